@@ -1,0 +1,47 @@
+# ich-study: every set-up and run step a user needs. `make reproduce` and `make test` are the two
+# commands of the README; each creates .venv on a fresh clone first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ich-study-installed
+PROFILE ?= demo
+export PYTHONHASHSEED := 0
+
+.PHONY: setup test reproduce reproduce-ct-ich lab export readme bench clean-runs
+
+setup: $(STAMP)
+
+$(STAMP): settings.ini setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name ich-study --display-name 'Python (ich-study)' >/dev/null
+	@touch $(STAMP)
+
+test: setup
+	$(BIN)/nbdev_test --n_workers 1 --timing
+	$(BIN)/python -m pytest -q tests
+
+reproduce: setup
+	$(BIN)/ich-reproduce --profile $(PROFILE)
+
+reproduce-ct-ich: setup
+	$(BIN)/ich-reproduce --profile ct-ich --data ../shared/data/ct-ich
+
+lab: setup
+	$(BIN)/jupyter lab nbs/
+
+export: setup
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+	$(MAKE) readme
+
+readme: setup
+	$(BIN)/python -m ich_study.core readme nbs/index.ipynb README.md
+
+bench: setup
+	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+clean-runs:
+	rm -rf runs data/synthetic-* data/cache

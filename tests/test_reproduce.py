@@ -1,0 +1,126 @@
+"""The whole chain at smoke size (ich-reproduce --profile smoke), then ich-predict on the three
+kinds of scan a user brings: a NIfTI file, a DICOM series folder and a CT-ICH image folder."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from ich_study.core import ICHStudyError
+from ich_study.reproduce import reproduce
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CT_ICH = ROOT.parent / "shared" / "data" / "ct-ich"
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """Run the smoke profile once for every test of this module."""
+    work = tmp_path_factory.mktemp("smoke")
+    report_dir = reproduce("smoke", study="smoke", runs_dir=work / "runs",
+                           reports_dir=work / "reports", data_root=work / "data")
+    return work, report_dir
+
+
+def test_chain_writes_every_report_file(smoke):
+    work, report_dir = smoke
+    for name in ["results.csv", "comparisons.csv", "operating_point.csv", "timing.csv",
+                 "report.md", "roc_baselines.png", "roc_lstm.png", "reproduce.json"]:
+        assert (report_dir / name).is_file(), f"missing {name}"
+    for experiment in ["cnn", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2", "evaluate"]:
+        assert (report_dir / "notebooks" / f"{experiment}.ipynb").is_file()
+    results = pd.read_csv(report_dir / "results.csv")
+    assert {"e2e2", "lstm1", "scratch2"} <= set(results["experiment"])
+    assert results["auc"].between(0, 1).all()
+    timings = json.loads((report_dir / "reproduce.json").read_text())["seconds"]
+    assert timings["total"] > 0 and "e2e2" in timings
+
+
+def test_every_number_in_the_report_comes_from_a_csv(smoke):
+    """report.md types no number: each decimal in it is found in one of the report's tables."""
+    _, report_dir = smoke
+    tables = "\n".join(p.read_text() for p in report_dir.rglob("*.csv"))
+    table_numbers = {float(n) for n in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", tables)}
+    report = (report_dir / "report.md").read_text()
+    body = report.split("## How this report was made")[0]       # versions and commands aside
+    numbers = [n for n in re.findall(r"(?<![\w.])-?\d+\.\d+(?![\w.])", body)]
+    assert numbers, "the report shows no numbers at all"
+    missing = [n for n in numbers if not any(abs(float(n) - t) < 5e-4 for t in table_numbers)]
+    assert not missing, f"numbers in report.md that no CSV holds: {missing[:10]}"
+
+
+def test_rerun_reuses_finished_experiments(smoke):
+    """A second ich-reproduce does not train again: the run folders are untouched."""
+    work, _ = smoke
+    best = work / "runs" / "smoke" / "e2e2" / "best.pt"
+    before = best.stat().st_mtime_ns
+    reproduce("smoke", study="smoke", runs_dir=work / "runs", reports_dir=work / "reports",
+              data_root=work / "data")
+    assert best.stat().st_mtime_ns == before
+
+
+def _predict(*arguments):
+    result = subprocess.run([str(BIN / "ich-predict"), *map(str, arguments)], capture_output=True,
+                            text=True, timeout=300)
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    return result.returncode, lines, result.stderr
+
+
+def test_predict_nifti_and_a_bad_scan(smoke, tmp_path):
+    work, _ = smoke
+    model = work / "runs" / "smoke" / "e2e2" / "best.pt"
+    manifest = pd.read_csv(work / "data" / "smoke-cohort" / "manifest.csv")
+    scan = work / "data" / "smoke-cohort" / manifest["image"].iloc[0]
+    broken = tmp_path / "broken.nii.gz"
+    broken.write_bytes(b"not a nifti at all")
+    code, lines, _ = _predict("--model", model, scan, broken)
+    assert code != 0, "a bad scan must make the exit status non-zero"
+    good, bad = lines
+    assert 0.0 <= good["probability"] <= 1.0 and good["decision"] in ("ICH", "no ICH")
+    assert len(good["slice_scores"]) > 0 and good["seconds"] > 0
+    assert "broken.nii.gz" in bad["error"]
+
+
+def test_predict_dicom_series(smoke, tmp_path):
+    """A DICOM series written here (shuffled file names, rescale intercept) is classified."""
+    work, _ = smoke
+    model = work / "runs" / "smoke" / "e2e2" / "best.pt"
+    manifest = pd.read_csv(work / "data" / "smoke-cohort" / "manifest.csv")
+    image = sitk.ReadImage(str(work / "data" / "smoke-cohort" / manifest["image"].iloc[1]))
+    array = sitk.GetArrayFromImage(image)
+    series = tmp_path / "series"
+    series.mkdir()
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    order = np.random.default_rng(0).permutation(array.shape[0])
+    for index in range(array.shape[0]):
+        slice_image = sitk.GetImageFromArray((array[index:index + 1] + 1024).astype(np.uint16))
+        slice_image.SetSpacing(image.GetSpacing())
+        slice_image.SetOrigin(image.TransformIndexToPhysicalPoint((0, 0, index)))
+        for tag, value in {"0008|0060": "CT", "0028|1052": "-1024", "0028|1053": "1",
+                           "0020|000d": "1.2.826.0.1.3680043.2.1125.1", "0020|000e": "1.2.826.0.1.3680043.2.1125.2",
+                           "0020|0013": str(index + 1), "0020|0037": "1\\0\\0\\0\\1\\0",
+                           "0020|0032": "\\".join(map(str, image.TransformIndexToPhysicalPoint((0, 0, index))))}.items():
+            slice_image.SetMetaData(tag, value)
+        writer.SetFileName(str(series / f"IM{order[index]:04d}.dcm"))
+        writer.Execute(slice_image)
+    code, lines, stderr = _predict("--model", model, series)
+    assert code == 0, stderr + str(lines)
+    assert len(lines[0]["slice_scores"]) == array.shape[0] // 2 or len(lines[0]["slice_scores"]) > 0
+
+
+@pytest.mark.skipif(not CT_ICH.exists(), reason="CT-ICH data not present")
+def test_predict_ct_ich_folder_with_a_model_for_its_channels(smoke):
+    """A CT-ICH patient folder (brain + bone JPGs) is read; a one-channel model refuses it clearly
+    or classifies it, but never crashes with a traceback."""
+    work, _ = smoke
+    model = work / "runs" / "smoke" / "e2e2" / "best.pt"
+    code, lines, stderr = _predict("--model", model, CT_ICH / "Patients_CT" / "049")
+    assert "Traceback" not in stderr
+    assert len(lines) == 1 and ("probability" in lines[0] or "error" in lines[0])

@@ -48,7 +48,7 @@ def test_every_number_in_the_report_comes_from_a_csv(smoke):
     tables = "\n".join(p.read_text() for p in report_dir.rglob("*.csv"))
     table_numbers = {float(n) for n in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", tables)}
     report = (report_dir / "report.md").read_text()
-    body = report.split("## How this report was made")[0]       # versions and commands aside
+    body = report.split("## Provenance")[0]       # versions and commands aside
     numbers = [n for n in re.findall(r"(?<![\w.])-?\d+\.\d+(?![\w.])", body)]
     assert numbers, "the report shows no numbers at all"
     missing = [n for n in numbers if not any(abs(float(n) - t) < 5e-4 for t in table_numbers)]

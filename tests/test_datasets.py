@@ -1,0 +1,281 @@
+"""ich-prepare on every source (real CT-ICH, faithful RSNA/CQ500 DICOM copies), splits, cavity, pre-training slices."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from ich_study.core import LabelError, ScanError, SplitError
+from ich_study.datasets import (assign_split, cranial_cavity_mask, cranial_cavity_slices, load_or_make_splits,
+                                load_splits, make_splits, prepare_cli, prepare_dataset, pretraining_counts,
+                                pretraining_slices, read_manifest, read_slice_labels, validate_manifest)
+from ich_study.io import Scan, read_scan, write_dicom_series
+
+CT_ICH = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ct-ich"
+RSNA_TYPES = ["epidural", "intraparenchymal", "intraventricular", "subarachnoid", "subdural", "any"]
+
+
+def head(n_slices=5, size=24):
+    """A tiny head: skull ring (1000 HU) around brain (35 HU) in air."""
+    y, x = np.mgrid[:size, :size]
+    radius = np.hypot((y - size / 2) / (size * 0.4), (x - size / 2) / (size * 0.35))
+    slice_ = np.where(radius < 1, 35.0, -1000.0)
+    slice_[(radius >= 0.8) & (radius < 1)] = 1000
+    return np.repeat(slice_[None], n_slices, 0).astype(np.float32)
+
+
+def toy_manifest(n_patients=40, scans_per_patient=2):
+    rows = [{"case_id": f"p{p}_s{s}", "patient_id": f"p{p}", "label": int(p % 3 == 0 and s == 0)}
+            for p in range(n_patients) for s in range(scans_per_patient)]
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------- splits
+def test_make_splits_patient_level_stratified_deterministic():
+    manifest = toy_manifest()
+    splits = make_splits(manifest, seed=1)
+    assert splits.patient_id.is_unique and len(splits) == 40
+    counts = splits.split.value_counts()
+    assert counts["train"] == 30 and counts["test"] == 8 and counts["val"] == 2
+    labels = manifest.groupby("patient_id").label.max()
+    positives = splits[splits.patient_id.map(labels) == 1].split.value_counts()
+    assert positives["train"] == 10 and positives["test"] == 3      # 14 positive patients, 75/5/20
+    pd.testing.assert_frame_equal(make_splits(manifest, seed=1), splits)
+    assert not make_splits(manifest, seed=2).equals(splits)
+
+
+def test_folds_and_assign_split():
+    manifest = toy_manifest()
+    splits = make_splits(manifest, seed=0, n_folds=5)
+    labels = manifest.groupby("patient_id").label.max()
+    per_fold = splits.assign(y=splits.patient_id.map(labels)).groupby("fold").y.agg(["size", "sum"])
+    assert per_fold["size"].tolist() == [8] * 5 and per_fold["sum"].max() - per_fold["sum"].min() <= 1
+    seen_test = set()
+    for fold in range(5):
+        split = assign_split(manifest, splits, fold=fold, val_fraction=0.1)
+        assert split.groupby("patient_id").split.nunique().max() == 1
+        test_patients = set(split[split.split == "test"].patient_id)
+        assert test_patients == set(splits[splits.fold == fold].patient_id)
+        assert (split.split == "val").any()
+        seen_test |= test_patients
+    assert seen_test == set(manifest.patient_id)
+    with pytest.raises(SplitError, match="does not exist"):
+        assign_split(manifest, splits, fold=5)
+
+
+def test_split_file_written_once_user_file_wins_and_errors(tmp_path):
+    manifest = toy_manifest()
+    made = load_or_make_splits(manifest, tmp_path / "splits.csv", seed=0)
+    again = load_or_make_splits(manifest, tmp_path / "splits.csv", seed=99)   # read, not re-made
+    pd.testing.assert_frame_equal(made, again)
+    user = made.assign(split="train"); user.loc[:9, "split"] = "test"
+    user.to_csv(tmp_path / "mine.csv", index=False)
+    used = load_or_make_splits(manifest, tmp_path / "splits.csv", user_splits=tmp_path / "mine.csv")
+    assert (used.split == "test").sum() == 10
+    assert (pd.read_csv(tmp_path / "splits.csv").split == "test").sum() == 10
+    twice = pd.concat([made, made.head(1).assign(split="test" if made.split[0] != "test" else "train")])
+    twice.to_csv(tmp_path / "twice.csv", index=False)
+    with pytest.raises(SplitError, match="two splits"):
+        load_splits(tmp_path / "twice.csv")
+    made.iloc[1:].to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(SplitError, match="have no split"):
+        load_splits(tmp_path / "short.csv", manifest)
+
+
+# ---------------------------------------------------------------------- label validation
+def test_label_errors(tmp_path):
+    sitk.WriteImage(sitk.GetImageFromArray(head()), str(tmp_path / "a.nii.gz"))
+    sitk.WriteImage(sitk.GetImageFromArray(head()), str(tmp_path / "b.nii.gz"))
+    pd.DataFrame({"image": ["a.nii.gz", "b.nii.gz"], "label": [1, 0]}).to_csv(tmp_path / "labels.csv", index=False)
+    manifest = prepare_dataset("folder", tmp_path, tmp_path / "out")
+    assert manifest.label.tolist() == [1, 0] and Path(manifest.image[0]).is_absolute()
+    pd.DataFrame({"image": ["a.nii.gz", "c.nii.gz"], "label": [1, 0]}).to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(LabelError, match="c.nii.gz"):
+        prepare_dataset("folder", tmp_path, tmp_path / "out2")
+    pd.DataFrame({"image": ["a.nii.gz", "b.nii.gz"], "label": [1, "yes"]}).to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(LabelError, match="not 0 or 1"):
+        prepare_dataset("folder", tmp_path, tmp_path / "out3")
+    good = read_manifest(tmp_path / "out")
+    slices = pd.DataFrame({"case_id": ["b", "b"], "slice_index": [0, 1], "label": [0, 1]})
+    with pytest.raises(LabelError, match="positive"):
+        validate_manifest(good, slices, check_images=False)
+
+
+def test_skip_bad_reports_and_skips(tmp_path, capsys):
+    for name in ["a", "b", "c"]:
+        sitk.WriteImage(sitk.GetImageFromArray(head()), str(tmp_path / f"{name}.nii.gz"))
+    data = (tmp_path / "b.nii.gz").read_bytes()
+    (tmp_path / "b.nii.gz").write_bytes(data[: len(data) // 2])
+    pd.DataFrame({"image": ["a.nii.gz", "b.nii.gz", "c.nii.gz"], "label": [1, 0, 0],
+                  "patient_id": ["x", "y", "z"]}).to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(ScanError, match="b.nii.gz"):
+        prepare_dataset("folder", tmp_path, tmp_path / "out", verify_scans=True)
+    with pytest.raises(SystemExit, match="ich-prepare: .*b.nii.gz.*truncated"):
+        prepare_cli(["--source", "folder", "--root", str(tmp_path), "--out", str(tmp_path / "out"), "--verify"])
+    prepare_cli(["--source", "folder", "--root", str(tmp_path), "--out", str(tmp_path / "out"),
+                 "--verify", "--skip-bad"])
+    assert "skipping bad scan b" in capsys.readouterr().err
+    manifest = read_manifest(tmp_path / "out")
+    assert manifest.case_id.tolist() == ["a", "c"] and manifest.n_slices.tolist() == [5, 5]
+    assert set(pd.read_csv(tmp_path / "out/splits.csv").patient_id) == {"x", "z"}
+
+
+# ---------------------------------------------------------------------- sources
+@pytest.mark.skipif(not CT_ICH.exists(), reason="CT-ICH copy not present")
+def test_ct_ich_real_release(tmp_path):
+    manifest = prepare_dataset("ct-ich", CT_ICH, tmp_path, n_folds=5)
+    assert len(manifest) == 62 and manifest.label.sum() == 27 and (manifest.label == 0).sum() == 35
+    assert all(Path(i).is_absolute() and Path(i).is_dir() for i in manifest.image)
+    slices = read_slice_labels(tmp_path)
+    diagnosis = pd.read_csv(CT_ICH / "hemorrhage_diagnosis.csv", encoding="utf-8-sig")
+    assert len(slices) == len(diagnosis) and slices.slice_index.min() == 0
+    assert slices.label.sum() == (diagnosis.No_Hemorrhage == 0).sum()
+    assert manifest[manifest.label == 1].subtypes.str.len().gt(0).all()
+    assert (manifest[manifest.label == 0].subtypes == "").all()
+    splits = pd.read_csv(tmp_path / "splits.csv", dtype={"patient_id": str})
+    assert sorted(splits.fold.unique()) == [0, 1, 2, 3, 4] and set(splits.patient_id) == set(manifest.patient_id)
+    one = manifest.iloc[0]
+    assert read_scan(one.image).n_slices == one.n_slices == (slices.case_id == one.case_id).sum()
+
+
+def test_ct_ich_nifti_layout(tmp_path):
+    (tmp_path / "ct_scans").mkdir(); (tmp_path / "masks").mkdir()
+    rows = []
+    for number, positive in [(49, True), (50, False)]:
+        volume = head(4, 48); volume[0][volume[0] == 35] = -1000           # lowest slice: no brain
+        sitk.WriteImage(sitk.GetImageFromArray(volume), str(tmp_path / f"ct_scans/{number:03d}.nii"))
+        sitk.WriteImage(sitk.GetImageFromArray(np.zeros((4, 48, 48), np.uint8)), str(tmp_path / f"masks/{number:03d}.nii"))
+        for s in range(1, 5):
+            bleed = positive and s == 3
+            rows.append({"PatientNumber": number, "SliceNumber": s, "Intraventricular": 0, "Intraparenchymal": int(bleed),
+                         "Subarachnoid": 0, "Epidural": 0, "Subdural": 0, "No_Hemorrhage": int(not bleed),
+                         "Fracture_Yes_No": 0})
+    (tmp_path / "hemorrhage_diagnosis_raw_ct.csv").write_text(pd.DataFrame(rows).to_csv(index=False), encoding="utf-8-sig")
+    manifest = prepare_dataset("ct-ich", tmp_path, tmp_path / "out", cavity=True)
+    assert manifest.set_index("case_id").label.to_dict() == {"ctich-049": 1, "ctich-050": 0}
+    assert manifest.subtypes.tolist() == ["IPH", ""] and manifest["mask"].str.endswith("049.nii").iloc[0]
+    slices = read_slice_labels(tmp_path / "out")
+    assert slices.query("label == 1").slice_index.tolist() == [2]
+    assert slices.groupby("slice_index").cranial_cavity.min().tolist() == [0, 1, 1, 1]
+    table = pretraining_slices(manifest.assign(split="train"), slices, split="train")
+    assert table.query("label == 0").slice_index.tolist() == [1, 2, 3]      # from the negative scan only
+    assert table.query("label == 1").case_id.tolist() == ["ctich-049"]
+
+
+def write_rsna(root, scans):
+    """scans: list of (patient_id, n_slices, positive slice index or None, subtype)."""
+    rows = []
+    (root / "stage_2_train").mkdir(parents=True)
+    for number, (patient, n_slices, positive_index, subtype) in enumerate(scans):
+        paths = write_dicom_series(head(n_slices), root / "tmp" / str(number), patient_id=patient, seed=number,
+                                   feet_first=number % 2 == 1)
+        for path in paths:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            index = round((float(ds.ImagePositionPatient[2]) + 40) / 5)
+            path.rename(root / "stage_2_train" / f"ID_{ds.SOPInstanceUID}.dcm")
+            for kind in RSNA_TYPES:
+                rows.append({"ID": f"ID_{ds.SOPInstanceUID}_{kind}",
+                             "Label": int(index == positive_index and kind in (subtype, "any"))})
+    pd.DataFrame(rows).sample(frac=1, random_state=0).to_csv(root / "stage_2_train.csv", index=False)
+
+
+def test_rsna_layout(tmp_path):
+    write_rsna(tmp_path / "rsna", [("ID_a", 5, 3, "subdural"), ("ID_a", 4, None, None), ("ID_b", 6, 0, "epidural"),
+                                   ("ID_c", 5, None, None)])
+    manifest = prepare_dataset("rsna", tmp_path / "rsna", tmp_path / "out", verify_scans=True)
+    assert len(manifest) == 4 and sorted(manifest.label) == [0, 0, 1, 1]
+    assert sorted(manifest.subtypes) == ["", "", "EDH", "SDH"]
+    slices = read_slice_labels(tmp_path / "out").merge(manifest[["case_id", "subtypes"]], on="case_id")
+    assert slices.query("label == 1").set_index("subtypes").slice_index.to_dict() == {"SDH": 3, "EDH": 0}
+    for row in manifest.itertuples():
+        assert row.image.endswith(".txt") and not Path(row.image).is_absolute()
+        scan = read_scan(tmp_path / "out" / row.image)
+        assert scan.n_slices == row.n_slices and scan.volume.shape[1:] == (24, 24)
+    splits = pd.read_csv(tmp_path / "out/splits.csv")
+    assert sorted(splits.patient_id) == ["ID_a", "ID_b", "ID_c"]
+
+
+def test_cq500_layout(tmp_path):
+    root = tmp_path / "cq500"
+    reads = []
+    for number, votes in enumerate([(1, 1, 0), (0, 1, 0)]):
+        study = root / f"CQ500CT{number} CQ500CT{number}" / "Unknown Study"
+        write_dicom_series(head(8), study / "CT PLAIN THIN", spacing_mm=(0.625, 0.5, 0.5), patient_id=f"CQ500-CT-{number}",
+                           series_description="CT PLAIN THIN", seed=number * 10)
+        write_dicom_series(head(2), study / "CT Plain", spacing_mm=(5.0, 0.5, 0.5), series_description="CT Plain",
+                           seed=number * 10 + 1)
+        write_dicom_series(head(10), study / "CT BONE", spacing_mm=(0.5, 0.5, 0.5), series_description="CT BONE",
+                           kernel="BONE", seed=number * 10 + 2)
+        write_dicom_series(head(12), study / "CT 0.5mm", spacing_mm=(0.5, 0.5, 0.5), series_description="CT 0.5mm",
+                           kernel="H70h", seed=number * 10 + 3)          # sharp kernel, not named 'bone'
+        write_dicom_series(head(3), study / "SCOUT", spacing_mm=(0.3, 0.5, 0.5), modality="OT",
+                           series_description="SCOUT", seed=number * 10 + 4)
+        row = {"name": f"CQ500-CT-{number}", "Category": "B1"}
+        for k, vote in zip((1, 2, 3), votes):
+            row[f"R{k}:ICH"] = vote
+            for subtype in ["IPH", "IVH", "SDH", "EDH", "SAH"]:
+                row[f"R{k}:{subtype}"] = int(vote and subtype == "SDH")
+            row[f"R{k}:Fracture"] = 0
+        reads.append(row)
+    pd.DataFrame(reads).to_csv(root / "reads.csv", index=False)
+    manifest = prepare_dataset("cq500", root, tmp_path / "out", verify_scans=True)
+    assert manifest.set_index("case_id").label.to_dict() == {"CQ500-CT-0": 1, "CQ500-CT-1": 0}   # majority
+    assert manifest.subtypes.tolist() == ["SDH", ""]
+    assert all(image.endswith("CT PLAIN THIN") for image in manifest.image)
+    assert manifest.n_slices.tolist() == [8, 8]
+
+
+def test_synthetic_source(tmp_path):
+    (tmp_path / "images").mkdir()
+    rows, slice_rows = [], []
+    for i in range(6):
+        sitk.WriteImage(sitk.GetImageFromArray(head(4)), str(tmp_path / f"images/case{i}.nii.gz"))
+        rows.append({"case_id": f"case{i}", "patient_id": f"pat{i}", "image": f"images/case{i}.nii.gz",
+                     "label": i % 2, "subtypes": "SDH" if i % 2 else "", "source": "synthetic"})
+        for s in range(4):
+            slice_rows.append({"case_id": f"case{i}", "slice_index": s, "label": int(i % 2 and s == 2),
+                               "cranial_cavity": int(s > 0)})
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    pd.DataFrame(slice_rows).to_csv(tmp_path / "slice_labels.csv", index=False)
+    manifest = prepare_dataset("synthetic", tmp_path, tmp_path)
+    assert manifest.image[0] == "images/case0.nii.gz"
+    assert (tmp_path / "splits.csv").exists()
+    elsewhere = prepare_dataset("synthetic", tmp_path, tmp_path / "elsewhere")
+    assert Path(elsewhere.image[0]).is_absolute() and Path(elsewhere.image[0]).exists()
+    # pre-training slices: positives labelled, negatives from negative scans with a visible cavity only
+    everything = manifest.assign(split="train")
+    table = pretraining_slices(everything, read_slice_labels(tmp_path), split="train")
+    assert table.query("label == 1").case_id.tolist() == ["case1", "case3", "case5"]
+    negatives = table.query("label == 0")
+    assert set(negatives.case_id) == {"case0", "case2", "case4"} and 0 not in set(negatives.slice_index)
+    counts = pretraining_counts(everything, {"train": table})
+    assert counts.loc["train"].tolist() == [3, 3, 3, 9]
+    # without the cranial_cavity column, the detector reads the scans
+    detected = pretraining_slices(everything, read_slice_labels(tmp_path).drop(columns="cranial_cavity"),
+                                  split="train", dataset_dir=tmp_path)
+    assert len(detected.query("label == 0")) == 12
+
+
+# ---------------------------------------------------------------------- cranial cavity
+def test_cavity_detector_on_phantom():
+    volume = head(6, 48)
+    volume[0] = np.where(volume[0] > 100, 1000, -1000)                  # skull base: no brain
+    volume[5] = -1000; volume[5, 20:28, 20:28] = 1000                    # vertex cap: bone only
+    cavity = cranial_cavity_slices(Scan(volume, (5.0, 1.0, 1.0)))
+    assert cavity.tolist() == [False, True, True, True, True, False]
+    mask = cranial_cavity_mask(volume)
+    assert mask[2, 24, 24] and not mask[2, 0, 0] and not (mask[2] & (volume[2] > 300)).any()
+    windowed = np.stack([np.clip((volume - 0) / 80, 0, 1), np.clip((volume + 150) / 1500, 0, 1)], axis=1)
+    assert cranial_cavity_slices(Scan(windowed, (5.0, 1.0, 1.0), kind="windowed"))[1:5].all()
+
+
+@pytest.mark.skipif(not CT_ICH.exists(), reason="CT-ICH copy not present")
+def test_cavity_detector_on_real_ct_ich():
+    lowest, middle = [], []
+    for patient in ["052", "080", "090"]:
+        volume = read_scan(CT_ICH / "Patients_CT" / patient).volume
+        cavity = cranial_cavity_mask(volume, "windowed").any(axis=(1, 2))
+        lowest.append(cavity[:3].mean()); middle.append(cavity[len(cavity) // 2])
+    assert all(middle) and np.mean(lowest) < 0.2

@@ -1,0 +1,198 @@
+"""read_scan on real files of every kind: volume files, DICOM series, pre-windowed image stacks."""
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from PIL import Image
+
+from ich_study.core import ScanError
+from ich_study.io import Scan, read_scan, write_dicom_series
+
+CT_ICH = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ct-ich"
+
+
+def phantom(n_slices=6, size=12):
+    """HU volume whose corner voxel encodes the slice index and with a right-side marker."""
+    volume = np.full((n_slices, size, size), -1000.0, np.float32)
+    volume[:, 3:9, 3:9] = 40
+    volume[:, 5:7, 1] = 1000                       # marker at image column 1 (patient's right)
+    volume[:, 0, 0] = np.arange(n_slices) * 10     # slice number
+    return volume
+
+
+def test_dicom_series_is_ordered_by_position_not_name(tmp_path):
+    volume = phantom()
+    paths = write_dicom_series(volume, tmp_path / "s", rescale=(1.0, -1024.0), spacing_mm=(2.5, 0.5, 0.6))
+    # names are random, and InstanceNumber is meaningless: sorting by either would scramble
+    assert [p.name for p in paths] != sorted(p.name for p in paths)
+    scan = read_scan(tmp_path / "s")
+    np.testing.assert_array_equal(scan.volume, volume)
+    assert scan.spacing_mm == (2.5, 0.5, 0.6)
+    assert (scan.kind, scan.modality) == ("HU", "CT")
+    assert scan.volume.dtype == np.float32
+    header = pydicom.dcmread(paths[0], stop_before_pixels=True)
+    for tag in ["ImagePositionPatient", "ImageOrientationPatient", "RescaleSlope", "RescaleIntercept",
+                "Modality", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "PixelSpacing"]:
+        assert tag in header
+
+
+def test_dicom_rescale_slope_intercept_gives_hu(tmp_path):
+    volume = phantom()
+    write_dicom_series(volume, tmp_path / "s", rescale=(0.5, -2048.0))
+    stored = pydicom.dcmread(next((tmp_path / "s").iterdir())).pixel_array
+    assert stored.min() >= 0          # stored values are not HU
+    np.testing.assert_allclose(read_scan(tmp_path / "s").volume, volume, atol=0.5)
+
+
+def test_feet_first_series_is_reoriented(tmp_path):
+    volume = phantom()
+    write_dicom_series(volume, tmp_path / "head", feet_first=False)
+    write_dicom_series(volume, tmp_path / "feet", feet_first=True)
+    head, feet = read_scan(tmp_path / "head"), read_scan(tmp_path / "feet")
+    np.testing.assert_array_equal(head.volume, feet.volume)
+    assert head.volume[0, 0, 0] == 0 and head.volume[-1, 0, 0] == 50   # inferior first
+    assert head.volume[0, 5, 1] == 1000                                   # right side on image left
+
+
+def test_several_series_choose_most_slices_or_named(tmp_path):
+    volume = phantom(8)
+    write_dicom_series(volume, tmp_path / "study/a", series_description="thin axial")
+    write_dicom_series(volume[::2], tmp_path / "study/b", series_description="thick axial",
+                       spacing_mm=(10.0, 0.5, 0.5), seed=3)
+    write_dicom_series(volume, tmp_path / "study/c", modality="MR", series_description="mr", seed=4)
+    assert read_scan(tmp_path / "study").n_slices == 8
+    assert read_scan(tmp_path / "study", series="thick").n_slices == 4
+    with pytest.raises(ScanError, match="no series matches"):
+        read_scan(tmp_path / "study", series="sagittal")
+
+
+def test_dicom_errors(tmp_path):
+    volume = phantom(8)
+    write_dicom_series(volume, tmp_path / "mr", modality="MR")
+    with pytest.raises(ScanError, match="not a CT"):
+        read_scan(tmp_path / "mr")
+    paths = write_dicom_series(volume, tmp_path / "gap")
+    sorted(paths, key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2]))[4].unlink()
+    with pytest.raises(ScanError, match="missing slice") as error:
+        read_scan(tmp_path / "gap")
+    assert str(tmp_path / "gap") in str(error.value)
+    paths = write_dicom_series(volume, tmp_path / "uneven")
+    ds = pydicom.dcmread(paths[0]); ds.ImagePositionPatient[2] += 1.0; ds.save_as(paths[0])
+    with pytest.raises(ScanError, match="uneven|missing|gap"):
+        read_scan(tmp_path / "uneven")
+    one = write_dicom_series(volume[:1], tmp_path / "one")
+    with pytest.raises(ScanError, match="2D"):
+        read_scan(one[0])
+
+
+def test_dicom_file_list_txt(tmp_path):
+    volume = phantom()
+    paths = write_dicom_series(volume, tmp_path / "mixed")
+    write_dicom_series(phantom(9), tmp_path / "mixed", seed=7)       # another scan in the same folder
+    listing = tmp_path / "scan.txt"
+    listing.write_text("".join(f"{p}\n" for p in paths[::-1]))
+    np.testing.assert_array_equal(read_scan(listing).volume, volume)
+    np.testing.assert_array_equal(read_scan([str(p) for p in paths]).volume, volume)
+
+
+@pytest.mark.parametrize("name", ["v.nii.gz", "v.nii", "v.mha", "v.nrrd"])
+def test_volume_files_roundtrip_and_ras_orientation(tmp_path, name):
+    volume = phantom()
+    image = sitk.GetImageFromArray(volume)
+    image.SetSpacing((0.6, 0.5, 2.5))
+    image.SetDirection((-1, 0, 0, 0, -1, 0, 0, 0, 1))      # RAS-stored, as NIfTI from many tools
+    sitk.WriteImage(image, str(tmp_path / name))
+    scan = read_scan(tmp_path / name)
+    np.testing.assert_array_equal(scan.volume, volume[:, ::-1, ::-1])   # flipped to LPS
+    np.testing.assert_allclose(scan.spacing_mm, (2.5, 0.5, 0.6), rtol=1e-6)   # NIfTI stores float32
+    assert scan.direction == (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0)
+
+
+def test_volume_file_errors(tmp_path):
+    with pytest.raises(ScanError, match="no such"):
+        read_scan(tmp_path / "absent.nii.gz")
+    volume = np.random.default_rng(0).normal(size=(10, 32, 32)).astype(np.float32)
+    sitk.WriteImage(sitk.GetImageFromArray(volume), str(tmp_path / "whole.nii.gz"))
+    data = (tmp_path / "whole.nii.gz").read_bytes()
+    (tmp_path / "cut.nii.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ScanError, match="truncated") as error:
+        read_scan(tmp_path / "cut.nii.gz")
+    assert "cut.nii.gz" in str(error.value)
+    (tmp_path / "garbage.nii.gz").write_bytes(b"not a gzip file at all" * 20)
+    with pytest.raises(ScanError):
+        read_scan(tmp_path / "garbage.nii.gz")
+    sitk.WriteImage(sitk.GetImageFromArray(volume[0]), str(tmp_path / "flat.nii.gz"))
+    with pytest.raises(ScanError, match="2D"):
+        read_scan(tmp_path / "flat.nii.gz")
+    for name, bad in [("nan.nii.gz", np.nan), ("inf.mha", np.inf)]:
+        broken = volume.copy(); broken[3, 4, 5] = bad
+        sitk.WriteImage(sitk.GetImageFromArray(broken), str(tmp_path / name))
+        with pytest.raises(ScanError, match="NaN or infinite"):
+            read_scan(tmp_path / name)
+    (tmp_path / "x.xyz").write_text("?")
+    with pytest.raises(ScanError, match="unknown file type"):
+        read_scan(tmp_path / "x.xyz")
+
+
+def write_stack(folder, n_slices=11, size=16, mode="L", colour=False):
+    folder.mkdir(parents=True)
+    for number in range(1, n_slices + 1):
+        pixels = np.full((size, size), number * 10, np.uint8)
+        if mode == "RGB":
+            pixels = np.stack([pixels] * 3, -1)
+            if colour: pixels[..., 0] = 255
+        Image.fromarray(pixels).save(folder / f"{number}.png")
+
+
+def test_image_stack_ordered_by_number_and_two_windows(tmp_path):
+    write_stack(tmp_path / "p1/brain"); write_stack(tmp_path / "p1/bone")
+    scan = read_scan(tmp_path / "p1")
+    assert scan.volume.shape == (11, 2, 16, 16) and scan.kind == "windowed"
+    assert scan.channel_names == ("brain", "bone")
+    np.testing.assert_allclose(scan.volume[:, 0, 0, 0], np.arange(1, 12) * 10 / 255, rtol=1e-6)  # '10' after '9'
+    write_stack(tmp_path / "plain")
+    assert read_scan(tmp_path / "plain").volume.shape == (11, 16, 16)
+    write_stack(tmp_path / "grey_rgb", mode="RGB")
+    np.testing.assert_allclose(read_scan(tmp_path / "grey_rgb").volume, read_scan(tmp_path / "plain").volume)
+
+
+def test_image_stack_errors(tmp_path):
+    write_stack(tmp_path / "colour", mode="RGB", colour=True)
+    with pytest.raises(ScanError, match="colour"):
+        read_scan(tmp_path / "colour")
+    write_stack(tmp_path / "holes")
+    (tmp_path / "holes/5.png").unlink()
+    with pytest.raises(ScanError, match="missing slice"):
+        read_scan(tmp_path / "holes")
+    write_stack(tmp_path / "single", n_slices=1)
+    with pytest.raises(ScanError, match="2D"):
+        read_scan(tmp_path / "single")
+    with pytest.raises(ScanError, match="2D"):
+        read_scan(tmp_path / "single/1.png")
+
+
+@pytest.mark.skipif(not CT_ICH.exists(), reason="CT-ICH copy not present")
+def test_real_ct_ich_patient():
+    patient = CT_ICH / "Patients_CT" / "049"
+    scan = read_scan(patient)
+    n_files = len(list((patient / "brain").glob("*.jpg")))
+    assert scan.volume.shape == (n_files, 2, 650, 650)
+    assert scan.kind == "windowed" and scan.spacing_mm[0] == 5.0
+    assert 0.0 <= scan.volume.min() and scan.volume.max() <= 1.0
+    first = np.asarray(Image.open(patient / "bone" / "1.jpg"), np.float32) / 255
+    tenth = np.asarray(Image.open(patient / "bone" / "10.jpg"), np.float32) / 255
+    np.testing.assert_allclose(scan.volume[0, 1], first)
+    np.testing.assert_allclose(scan.volume[9, 1], tenth)
+
+
+def test_image_stack_palette_and_16_bit(tmp_path):
+    (tmp_path / "p").mkdir(); (tmp_path / "w").mkdir()
+    for number in range(1, 4):
+        grey = np.full((8, 8), number * 50, np.uint8)
+        Image.fromarray(grey).convert("P").save(tmp_path / "p" / f"slice_{number:03d}.png")
+        Image.fromarray((grey.astype(np.uint16) * 257)).save(tmp_path / "w" / f"{number}.png")
+    expected = np.arange(1, 4) * 50 / 255
+    np.testing.assert_allclose(read_scan(tmp_path / "p").volume[:, 0, 0], expected, rtol=1e-6)
+    np.testing.assert_allclose(read_scan(tmp_path / "w").volume[:, 0, 0], expected, rtol=1e-6)

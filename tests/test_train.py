@@ -1,0 +1,173 @@
+"""Tests of ich_study.train: learning, resuming, refusing wrong checkpoints, the papermill notebook."""
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from ich_study.core import CheckpointError, ConfigError
+from ich_study.model import ICHNet
+from ich_study.train import (CHECKPOINT_FORMAT, TrainConfig, initial_model, load_checkpoint,
+                             model_from_checkpoint, optimizer_for, predict_scans, save_checkpoint,
+                             toy_volumes, train_stage, train_step)
+
+torch.set_num_threads(1)
+REPO = Path(__file__).resolve().parents[1]
+TINY = dict(base_width=4, hidden_size=16, matrix=32, precision="float32", n_val_slices=20,
+            num_workers=0, augment=True)
+
+
+def write_tiny_cohort(folder: Path, n_cases: int = 12, slices: int = 16, size: int = 64) -> Path:
+    """A minimal dataset folder (NIfTI HU scans, manifest, slice labels, splits) with blob lesions."""
+    import SimpleITK as sitk
+    rng = np.random.default_rng(0)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[:size, :size]
+    head = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (0.4 * size) ** 2
+    rows, slice_rows = [], []
+    splits = ["train"] * (n_cases // 2) + ["val"] * (n_cases // 4) + ["test"] * (n_cases - n_cases // 2 - n_cases // 4)
+    for case in range(n_cases):
+        label = case % 2
+        volume = np.where(head, 30.0, -1000.0)[None].repeat(slices, 0) + rng.normal(0, 5, (slices, size, size))
+        lesion_slices = set()
+        if label:
+            z, y, x = rng.integers(3, slices - 6), rng.integers(20, size - 28), rng.integers(20, size - 28)
+            volume[z:z + 4, y:y + 8, x:x + 8] = 75.0
+            lesion_slices = set(range(z, z + 4))
+        image = sitk.GetImageFromArray(volume.astype(np.int16))
+        image.SetSpacing((0.8, 0.8, 2.0))
+        case_id = f"case{case:02d}"
+        sitk.WriteImage(image, str(folder / "images" / f"{case_id}.nii.gz"))
+        rows.append({"case_id": case_id, "patient_id": f"p{case:02d}", "image": f"images/{case_id}.nii.gz",
+                     "label": label, "subtypes": "IPH" if label else "", "source": "synthetic"})
+        slice_rows += [{"case_id": case_id, "slice_index": s, "label": int(s in lesion_slices),
+                        "cranial_cavity": 1} for s in range(slices)]
+    pd.DataFrame(rows).to_csv(folder / "manifest.csv", index=False)
+    pd.DataFrame(slice_rows).to_csv(folder / "slice_labels.csv", index=False)
+    pd.DataFrame({"patient_id": [r["patient_id"] for r in rows], "split": splits}).to_csv(folder / "splits.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    return write_tiny_cohort(tmp_path_factory.mktemp("cohort"))
+
+
+def test_tiny_model_overfits_eight_volumes():
+    torch.manual_seed(0)
+    volumes, labels = toy_volumes(n_volumes=8, slices=6, size=32, seed=0)
+    model = ICHNet(base_width=4, hidden_size=16, precision="float32")
+    optimizer = optimizer_for(model, "scratch", 1e-3)
+    losses = [train_step(model, optimizer, "scratch", volumes[i:i + 1], labels[i:i + 1])
+              for _ in range(25) for i in range(8)]
+    model.eval()
+    with torch.no_grad():
+        scores = model(volumes).softmax(1)[:, 1]
+    assert np.mean(losses[-8:]) < 0.5 * np.mean(losses[:8])
+    assert roc_auc_score(labels.numpy(), scores.numpy()) == 1.0
+
+
+def test_resume_continues_the_same_run(cohort, tmp_path):
+    base = TrainConfig(stage="scratch", experiment="whole", data_dir=str(cohort), runs_dir=str(tmp_path),
+                       n_samples=6, eval_interval=3, cache_dir=str(tmp_path / "cache"), **TINY)
+    whole = train_stage(base, progress=False)
+    interrupted = replace(base, experiment="interrupted", stop_after_steps=2)
+    train_stage(interrupted, progress=False)
+    assert load_checkpoint(tmp_path / "interrupted" / "last.pt")["step"] == 2
+    train_stage(replace(interrupted, stop_after_steps=2), progress=False)     # steps 3-4
+    assert load_checkpoint(tmp_path / "interrupted" / "last.pt")["step"] == 4
+    resumed = train_stage(replace(interrupted, stop_after_steps=0), progress=False)
+    a, b = load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(tmp_path / "interrupted" / "last.pt")
+    assert a["step"] == b["step"] == 6
+    for key, value in a["model_state"].items():
+        torch.testing.assert_close(b["model_state"][key], value, rtol=0, atol=1e-6)
+    metrics_a = pd.read_csv(tmp_path / "whole" / "metrics.csv").drop(columns="seconds")
+    metrics_b = pd.read_csv(tmp_path / "interrupted" / "metrics.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(metrics_a, metrics_b)
+    # the run folder holds everything the contract promises
+    for name in ("config.json", "environment.json", "metrics.csv", "best.pt", "last.pt",
+                 "predictions_val.csv", "learning_curves.png"):
+        assert (tmp_path / "whole" / name).exists(), name
+    best = load_checkpoint(whole, expect_stage="scratch")
+    assert best["operating_point"]["chosen_on"] == "validation"
+    # a finished run returns at once; another configuration in the same folder is refused
+    assert train_stage(base, progress=False) == whole
+    with pytest.raises(ConfigError, match="another configuration"):
+        train_stage(replace(base, n_samples=8), progress=False)
+
+
+def _fake_checkpoint(path: Path, stage: str, base_width: int = 4, windows=((40.0, 80.0),), in_channels: int = 1):
+    config = TrainConfig(stage=stage, base_width=base_width, windows=windows, **{k: v for k, v in TINY.items()
+                                                                                 if k != "base_width"})
+    model = ICHNet(in_channels=in_channels, base_width=base_width, hidden_size=16, lstm_layers=2)
+    return save_checkpoint({"format": CHECKPOINT_FORMAT, "stage": stage, "experiment": stage,
+                            "architecture": model.architecture, "preprocess": asdict(config.preprocess_config()),
+                            "model_state": model.state_dict()}, path)
+
+
+def test_each_stage_refuses_a_wrong_checkpoint(tmp_path):
+    cnn = _fake_checkpoint(tmp_path / "cnn.pt", "cnn")
+    lstm = _fake_checkpoint(tmp_path / "lstm.pt", "lstm")
+    scratch = _fake_checkpoint(tmp_path / "scratch.pt", "scratch")
+    wide = _fake_checkpoint(tmp_path / "wide.pt", "cnn", base_width=8)
+    two_channel = _fake_checkpoint(tmp_path / "two.pt", "cnn", in_channels=2)
+    other_window = _fake_checkpoint(tmp_path / "window.pt", "cnn", windows=((80.0, 200.0),))
+    lstm_config = TrainConfig(stage="lstm", **TINY)
+    e2e_config = TrainConfig(stage="e2e", **TINY)
+    # the right checkpoints load
+    assert initial_model(replace(lstm_config, init_checkpoint=str(cnn)), 1).cnn_frozen
+    initial_model(replace(e2e_config, init_checkpoint=str(lstm)), 1)
+    cases = [
+        (replace(lstm_config, init_checkpoint=str(tmp_path / "missing.pt")), CheckpointError, "no such checkpoint"),
+        (replace(lstm_config, init_checkpoint=""), CheckpointError, "set init_checkpoint"),
+        (replace(lstm_config, init_checkpoint=str(scratch)), CheckpointError, "expected stage cnn"),
+        (replace(lstm_config, init_checkpoint=str(lstm)), CheckpointError, "expected stage cnn"),
+        (replace(lstm_config, init_checkpoint=str(wide)), CheckpointError, "other architecture: base_width"),
+        (replace(lstm_config, init_checkpoint=str(two_channel)), CheckpointError, "other architecture: in_channels"),
+        (replace(lstm_config, init_checkpoint=str(other_window)), CheckpointError, "other inputs: windows"),
+        (replace(e2e_config, init_checkpoint=str(cnn)), CheckpointError, "expected stage lstm"),
+        (replace(e2e_config, init_checkpoint=str(lstm), lstm_layers=1), CheckpointError, "other architecture: lstm_layers"),
+        (TrainConfig(stage="scratch", init_checkpoint=str(lstm), **TINY), ConfigError, "random initialisation"),
+        (TrainConfig(stage="cnn", init_checkpoint=str(cnn), **TINY), ConfigError, "random initialisation"),
+    ]
+    for config, error, message in cases:
+        with pytest.raises(error, match=message):
+            initial_model(config, 1)
+    (tmp_path / "junk.pt").write_text("junk")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_predict_scans(cohort, tmp_path):
+    checkpoint = load_checkpoint(_fake_checkpoint(tmp_path / "lstm.pt", "lstm"))
+    model = model_from_checkpoint(checkpoint, precision="float32")
+    manifest = pd.read_csv(cohort / "manifest.csv").head(3)
+    manifest["image"] = [str(cohort / p) for p in manifest["image"]]
+    config = TrainConfig(stage="lstm", **TINY).preprocess_config()
+    predictions = predict_scans(model, manifest, config, tmp_path / "cache", "cpu", progress=False)
+    assert list(predictions.columns) == ["case_id", "label", "probability", "slice_probabilities"]
+    assert predictions["probability"].between(0, 1).all()
+    assert [len(json.loads(s)) for s in predictions["slice_probabilities"]] == [8, 8, 8]   # 16 slices, 2x2x2
+
+
+def test_papermill_runs_every_stage(cohort, tmp_path):
+    import papermill
+    runs = tmp_path / "runs"
+    common = dict(data_dir=str(cohort), runs_dir=str(runs), cache_dir=str(tmp_path / "cache"),
+                  base_width=4, hidden_size=16, matrix=32, precision="float32", eval_interval=2,
+                  n_val_slices=20, threads=1)
+    chain = [("cnn", "cnn", "", 50), ("lstm", "lstm", runs / "cnn" / "best.pt", 4),
+             ("e2e", "e2e", runs / "lstm" / "best.pt", 4), ("scratch", "scratch", "", 4)]
+    for stage, experiment, init, n_samples in chain:
+        papermill.execute_notebook(str(REPO / "nbs" / "train.ipynb"), str(tmp_path / f"{experiment}.ipynb"),
+                                   parameters=dict(common, stage=stage, experiment=experiment,
+                                                   init_checkpoint=str(init), n_samples=n_samples),
+                                   kernel_name="ich-study", progress_bar=False, cwd=str(REPO))
+        best = load_checkpoint(runs / experiment / "best.pt", expect_stage=stage)
+        assert best["step"] >= 1
+    e2e = load_checkpoint(runs / "e2e" / "best.pt")
+    assert e2e["operating_point"]["chosen_on"] == "validation"

@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ich-study-installed
 PROFILE ?= demo
 export PYTHONHASHSEED := 0
+# UTF-8 whatever the locale (CI may have none): progress bars and messages are Unicode
+export PYTHONUTF8 := 1
+export LC_ALL := C.UTF-8
 
 .PHONY: setup test reproduce reproduce-ct-ich lab export readme bench clean-runs
 

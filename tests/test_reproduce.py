@@ -67,7 +67,7 @@ def test_rerun_reuses_finished_experiments(smoke):
 
 def _predict(*arguments):
     result = subprocess.run([str(BIN / "ich-predict"), *map(str, arguments)], capture_output=True,
-                            text=True, timeout=300)
+                            text=True, encoding="utf-8", timeout=300)
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     return result.returncode, lines, result.stderr
 

@@ -153,7 +153,7 @@ def test_resume_and_refuse_other_options(tmp_path):
 def test_cli_writes_a_cohort(tmp_path):
     completed = subprocess.run([sys.executable, "-c", "from ich_study.synthetic import synth_cli; synth_cli()",
                                 "--out", str(tmp_path / "d"), "--n-cases", "2", "--matrix", "40", "--slices", "12-14",
-                                "--positive-fraction", "1", "--seed", "2"], capture_output=True, text=True, timeout=120)
+                                "--positive-fraction", "1", "--seed", "2"], capture_output=True, text=True, encoding="utf-8", timeout=120)
     assert completed.returncode == 0, completed.stderr
     manifest = pd.read_csv(tmp_path / "d/manifest.csv")
     assert manifest.label.tolist() == [1, 1]

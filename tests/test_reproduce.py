@@ -110,17 +110,39 @@ def test_predict_dicom_series(smoke, tmp_path):
             slice_image.SetMetaData(tag, value)
         writer.SetFileName(str(series / f"IM{order[index]:04d}.dcm"))
         writer.Execute(slice_image)
-    code, lines, stderr = _predict("--model", model, series)
+    nifti = work / "data" / "smoke-cohort" / manifest["image"].iloc[1]
+    code, lines, stderr = _predict("--model", model, series, nifti)
     assert code == 0, stderr + str(lines)
-    assert len(lines[0]["slice_scores"]) == array.shape[0] // 2 or len(lines[0]["slice_scores"]) > 0
+    from_dicom, from_nifti = lines
+    assert len(from_dicom["slice_scores"]) == -(-array.shape[0] // 2)     # the 2x2x2 max filter
+    # the same voxels, HU and orientation whichever way they were stored
+    assert from_dicom["probability"] == pytest.approx(from_nifti["probability"], abs=1e-3)
+    assert from_dicom["slice_scores"] == pytest.approx(from_nifti["slice_scores"], abs=1e-3)
 
 
 @pytest.mark.skipif(not CT_ICH.exists(), reason="CT-ICH data not present")
-def test_predict_ct_ich_folder_with_a_model_for_its_channels(smoke):
-    """A CT-ICH patient folder (brain + bone JPGs) is read; a one-channel model refuses it clearly
-    or classifies it, but never crashes with a traceback."""
-    work, _ = smoke
-    model = work / "runs" / "smoke" / "e2e2" / "best.pt"
-    code, lines, stderr = _predict("--model", model, CT_ICH / "Patients_CT" / "049")
-    assert "Traceback" not in stderr
-    assert len(lines) == 1 and ("probability" in lines[0] or "error" in lines[0])
+def test_predict_ct_ich_folder(smoke, tmp_path):
+    """A CT-ICH patient folder (brain + bone JPGs) is classified by a two-channel model whose
+    checkpoint carries the windowed-image preprocessing; the HU smoke model refuses it clearly."""
+    from dataclasses import asdict
+    import torch
+    from ich_study.model import ICHNet
+    from ich_study.preprocess import PreprocessConfig
+    from ich_study.train import CHECKPOINT_FORMAT, save_checkpoint
+    torch.manual_seed(0)
+    model = ICHNet(in_channels=2, base_width=4, lstm_layers=1, hidden_size=16)   # untrained: plumbing only
+    checkpoint = tmp_path / "two-channel.pt"
+    save_checkpoint({"format": CHECKPOINT_FORMAT, "stage": "e2e", "experiment": "test",
+                     "architecture": model.architecture, "model_state": model.state_dict(),
+                     "preprocess": asdict(PreprocessConfig(max_filter="2x2", matrix=32)),
+                     "operating_point": {"threshold": 0.5, "target_sensitivity": 0.98,
+                                         "chosen_on": "validation"}}, checkpoint)
+    patient = CT_ICH / "Patients_CT" / "049"
+    code, lines, stderr = _predict("--model", checkpoint, patient)
+    assert code == 0, stderr
+    n_slices = len(list((patient / "brain").glob("*.jpg")))
+    assert len(lines[0]["slice_scores"]) == n_slices          # no max filter across 5 mm slices
+    assert lines[0]["decision"] in ("ICH", "no ICH")
+    code, lines, stderr = _predict("--model", smoke[0] / "runs" / "smoke" / "e2e2" / "best.pt", patient)
+    assert code == 1 and "Traceback" not in stderr
+    assert "channel" in lines[0]["error"] and "049" in lines[0]["error"]

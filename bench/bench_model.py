@@ -4,7 +4,7 @@ GFLOP/s, and training-step time and peak memory with and without activation chec
     .venv/bin/python bench/bench_model.py                      # the paper's size: 160 x 256 x 256, base 16
     .venv/bin/python bench/bench_model.py --slices 32 --size 128 --repeats 2   # quick look
 
-Each training configuration runs in a fresh subprocess so that its peak memory (ru_maxrss on the
+Each training configuration runs in a fresh subprocess so that its peak memory (VmHWM on the
 CPU, max_memory_allocated on CUDA) is its own. Prints a Markdown table for the README.
 """
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -93,10 +92,18 @@ def train_step_child(args) -> None:
     times = []
     for _ in range(args.repeats):
         start = time.perf_counter(); step(); times.append(time.perf_counter() - start)
-    peak_gb = (torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda"
-               else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6)
+    peak_gb = torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else _peak_rss_gb()
     print(json.dumps({"seconds": statistics.median(times), "peak_gb": peak_gb,
                       "start_gb": start_gb if device.type == "cpu" else 0.0}))
+
+
+def _peak_rss_gb() -> float:
+    """This process's peak resident size (VmHWM). Not ru_maxrss: Linux carries that across fork and
+    execve, so a child started by a big parent would report the parent's peak as its own."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"): return int(line.split()[1]) * 1024 / 1e9
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _current_rss_gb() -> float:
@@ -167,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"| {name} | {'chunks of %d slices' % chunk if chunk else 'none'} | {result['seconds']:.2f} | "
                   f"{result['peak_gb']:.2f} | {result['peak_gb'] - result['start_gb']:.2f} |", flush=True)
     if device.type == "cpu":
-        print("\n(peak memory on the CPU: the process's maximum resident set size, including the Python "
+        print("\n(peak memory on the CPU: the process's peak resident set size (VmHWM), including the Python "
               "runtime and libraries; 'above start' subtracts the resident size once the model and the "
               "input exist, leaving activations, gradients and optimiser state)")
 

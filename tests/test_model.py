@@ -136,6 +136,28 @@ def test_checkpointed_forward_and_gradients_equal_plain():
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-3)
 
 
+def _saved_bytes(model, volumes):
+    """Bytes autograd keeps for the backward pass of one forward pass."""
+    saved = []
+    def pack(tensor):
+        saved.append(tensor.numel() * tensor.element_size()); return tensor
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(volumes)
+    return sum(saved)
+
+
+def test_checkpointing_bounds_what_autograd_keeps_whatever_the_number_of_slices():
+    torch.manual_seed(0)
+    model = tiny().train()
+    plain = {n: _saved_bytes(model, torch.rand(1, n, 1, 64, 64)) for n in (8, 32)}
+    model.configure(checkpoint_chunk=4)
+    chunked = {n: _saved_bytes(model, torch.rand(1, n, 1, 64, 64)) for n in (8, 32)}
+    assert plain[32] > 2.5 * plain[8]                  # without: activations of every slice
+    assert chunked[32] < plain[32] / 8                 # with: chunk inputs/outputs and the LSTM only
+    # and the per-chunk activations are recomputed in the backward pass, not stored
+    assert chunked[32] - chunked[8] < (plain[32] - plain[8]) / 8
+
+
 def test_channels_last_is_layout_only():
     torch.manual_seed(0)
     model = tiny(channels_last=False).eval()

@@ -57,7 +57,7 @@ def time_inference(args, precision: str, channels_last: bool, device: torch.devi
     torch.manual_seed(0)
     model = ICHNet(in_channels=1, base_width=args.base_width, lstm_layers=args.lstm_layers,
                    precision=precision, channels_last=channels_last,
-                   checkpoint_chunk=args.inference_chunk or None).to(device).eval()
+                   inference_chunk=args.inference_chunk or None).to(device).eval()
     volume = torch.rand(1, args.slices, 1, args.size, args.size, device=device)
     times = []
     with torch.no_grad():
@@ -66,6 +66,25 @@ def time_inference(args, precision: str, channels_last: bool, device: torch.devi
             start = time.perf_counter(); model(volume); _sync(device)
             times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def compare_inference_chunks(args, device: torch.device, chunks=(None, 4, 8, 16), rounds: int = 6) -> dict:
+    """Median seconds per volume (bf16 + channels_last) for each inference chunk size, the settings
+    interleaved round by round so that a machine whose speed drifts affects them alike."""
+    from ich_study.model import ICHNet
+    torch.manual_seed(0)
+    models = {chunk: ICHNet(in_channels=1, base_width=args.base_width, lstm_layers=args.lstm_layers,
+                            precision="bf16", channels_last=True, inference_chunk=chunk).to(device).eval()
+              for chunk in chunks}
+    volume = torch.rand(1, args.slices, 1, args.size, args.size, device=device)
+    times = {chunk: [] for chunk in chunks}
+    with torch.no_grad():
+        for model in models.values(): model(volume)          # warm-up
+        for _ in range(rounds):
+            for chunk, model in models.items():
+                _sync(device); start = time.perf_counter(); model(volume); _sync(device)
+                times[chunk].append(time.perf_counter() - start)
+    return {chunk: statistics.median(values) for chunk, values in times.items()}
 
 
 def train_step_child(args) -> None:
@@ -133,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--chunks", default="16", help="checkpoint chunk sizes to measure, comma-separated")
-    parser.add_argument("--inference-chunk", type=int, default=0, help="chunk slices at inference (bounds memory)")
+    parser.add_argument("--inference-chunk", type=int, default=8,
+                        help="slices per CNN call at inference on the CPU (ICHNet's default 8; 0: all at once)")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-float32", action="store_true", help="measure only the bf16 + channels_last setting")
     # child-process options
@@ -163,6 +183,12 @@ def main(argv: list[str] | None = None) -> None:
         name = f"{precision}{' + channels_last' if channels_last else ''}"
         print(f"| {name} | {seconds:.2f} | {gflop / seconds:.0f} | {100 * gflop / seconds / peak[precision]:.0f}% |",
               flush=True)
+    if device.type == "cpu":
+        medians = compare_inference_chunks(args, device)
+        print("\n| bf16 + channels_last, slices per CNN call (interleaved, median of 6) | inference s/volume | vs one call |")
+        print("| --- | --- | --- |")
+        for chunk, seconds in medians.items():
+            print(f"| {chunk or f'all {args.slices}'} | {seconds:.2f} | {medians[None] / seconds:.2f}x |", flush=True)
     if args.skip_training: return
     print("\n| setting | checkpointing | training step s | peak memory GB | peak above start GB |")
     print("| --- | --- | --- | --- | --- |")

@@ -158,6 +158,27 @@ def test_checkpointing_bounds_what_autograd_keeps_whatever_the_number_of_slices(
     assert chunked[32] - chunked[8] < (plain[32] - plain[8]) / 8
 
 
+def test_inference_chunks_give_the_same_answer_and_only_apply_without_gradients():
+    torch.manual_seed(0)
+    volumes = torch.rand(2, 11, 1, 32, 32)
+    model = tiny(inference_chunk=None).eval()
+    with torch.no_grad(): whole = model(volumes)
+    calls = []
+    hook = model.cnn.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
+    model.configure(inference_chunk=4)
+    with torch.no_grad(): chunked = model(volumes)
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-4)
+    assert calls == [4, 4, 4, 4, 4, 2]                     # 22 slices in chunks of 4
+    calls.clear()
+    model.train(); model.cnn.dense.eval()
+    model(volumes).sum().backward()                        # the CNN trains: one call, as configured
+    assert calls == [22]
+    calls.clear()
+    model.freeze_cnn(); model(volumes)                     # frozen CNN (stage 2): chunked again
+    assert calls == [4, 4, 4, 4, 4, 2]
+    hook.remove()
+
+
 def test_channels_last_is_layout_only():
     torch.manual_seed(0)
     model = tiny(channels_last=False).eval()
@@ -173,6 +194,8 @@ def test_bad_options():
         resolve_precision("fp16", "cpu")
     with pytest.raises(ValueError, match="checkpoint_chunk"):
         tiny(checkpoint_chunk=0)
+    with pytest.raises(ValueError, match="inference_chunk"):
+        tiny(inference_chunk=0)
     with pytest.raises(ValueError, match="volumes must be"):
         tiny().slice_features(torch.rand(4, 1, 32, 32))
 

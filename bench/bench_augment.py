@@ -25,7 +25,7 @@ import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
 
-from ich_study.preprocess import (apply_windows, augment_volume, max_filter_2d, max_filter_3d, rotate_array,
+from ich_study.preprocess import (apply_windows, augment, max_filter_2d, max_filter_3d, rotate_array,
                                   shift_array)
 
 
@@ -81,12 +81,12 @@ def main(argv: list[str] | None = None) -> None:
     ours_shift = best_of(lambda: shift_array(volume, {0: 7, 2: -11, 3: 13}, 0.0), args.repeats)
     ours_mirror = best_of(lambda: np.ascontiguousarray(volume[..., ::-1]), args.repeats)
     rng = np.random.default_rng(0)
-    ours_random = best_of(lambda: [augment_volume(volume, rng) for _ in range(8)], 1) / 8
+    ours_random = best_of(lambda: [augment(volume, rng) for _ in range(8)], 1) / 8
     print(f"  ours  rotate 20 deg about z (SimpleITK Euler3D, linear): {ours_rotate:.3f} s")
     print(f"  ours  rotate 20 deg about x, physical spacing:           {ours_rotate_x:.3f} s")
     print(f"  ours  shift (integer voxels, exact):                     {ours_shift:.3f} s")
     print(f"  ours  mirror (exact flip):                               {ours_mirror:.3f} s")
-    print(f"  ours  augment_volume, mean of 8 random draws:            {ours_random:.3f} s")
+    print(f"  ours  augment, mean of 8 random draws:                   {ours_random:.3f} s")
     torch_time = best_of(lambda: torch_rotate(volume, 20.0), args.repeats)
     print(f"  torch affine_grid + grid_sample rotate about z:          {torch_time:.3f} s"
           f"  (ours is {torch_time / ours_rotate:.1f}x faster)")

@@ -16,7 +16,7 @@ import torch
 from ich_study.core import ConfigError, LabelError, ScanError
 from ich_study.io import Scan, read_scan
 from ich_study.preprocess import (AUGMENTATIONS, Draw, PreprocessConfig, SliceDataset, VolumeDataset,
-                                  apply_windows, augment_slice, augment_volume, balanced_sampler, cache_path,
+                                  apply_windows, augment, balanced_sampler, cache_path,
                                   collate_volumes, load_preprocessed, max_filter_2d, max_filter_3d,
                                   preprocess_scan, preprocessed_spacing_mm, resample_inplane, rotate_array,
                                   sample_rng, shift_array)
@@ -172,7 +172,7 @@ def test_augmentation_choices_are_equally_likely_and_keep_shape():
     volume = windowed_head()
     counts = dict.fromkeys(AUGMENTATIONS, 0)
     for seed in range(200):
-        out, choice = augment_volume(volume, np.random.default_rng(seed), (5.0, 0.5, 0.5), return_choice=True)
+        out, choice = augment(volume, np.random.default_rng(seed), (5.0, 0.5, 0.5), return_choice=True)
         assert out.shape == volume.shape and out.dtype == np.float32
         assert out.min() >= volume.min() - 1e-6 and out.max() <= volume.max() + 1e-6
         counts[choice["augmentation"]] += 1
@@ -195,7 +195,7 @@ def test_shift_fills_with_minimum_not_reflection():
     for channel in range(2):
         assert np.all(out[channel, :4] == image[channel].min()) and np.all(out[channel, :, -5:] == image[channel].min())
     big = np.arange(2 * 3 * 40 * 40, dtype=np.float32).reshape(2, 3, 40, 40)
-    rng_shifted = [augment_slice(big[0], np.random.default_rng(s), return_choice=True) for s in range(40)]
+    rng_shifted = [augment(big[0], np.random.default_rng(s), return_choice=True) for s in range(40)]
     for out, choice in rng_shifted:
         if choice["augmentation"] == "shift":
             dy, dx = choice["shift_voxels"][1], choice["shift_voxels"][2]
@@ -227,8 +227,8 @@ def test_rotation_is_a_rotation_and_fills_with_air():
 def test_augmentation_is_seeded():
     volume = windowed_head()
     for seed in range(8):
-        a = augment_volume(volume, sample_rng(3, 5, seed))
-        b = augment_volume(volume, sample_rng(3, 5, seed))
+        a = augment(volume, sample_rng(3, 5, seed))
+        b = augment(volume, sample_rng(3, 5, seed))
         np.testing.assert_array_equal(a, b)
     assert sample_rng(0, Draw(5, 7)).random() == sample_rng(0, 5, 7).random()
 

@@ -51,40 +51,23 @@ def forward_gflop(args) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def time_inference(args, precision: str, channels_last: bool, device: torch.device) -> float:
-    """Median seconds of one forward pass over a (1, slices, 1, size, size) volume."""
+def time_inference(args, options: dict, device: torch.device, rounds: int) -> dict:
+    """Median seconds of one forward pass over a (1, slices, 1, size, size) volume for each named
+    set of ICHNet options; the models take turns round by round, so that a machine whose speed
+    drifts during the run affects them alike."""
     from ich_study.model import ICHNet
     torch.manual_seed(0)
-    model = ICHNet(in_channels=1, base_width=args.base_width, lstm_layers=args.lstm_layers,
-                   precision=precision, channels_last=channels_last,
-                   inference_chunk=args.inference_chunk or None).to(device).eval()
+    models = {name: ICHNet(in_channels=1, base_width=args.base_width, lstm_layers=args.lstm_layers,
+                           **model_options).to(device).eval() for name, model_options in options.items()}
     volume = torch.rand(1, args.slices, 1, args.size, args.size, device=device)
-    times = []
+    times = {name: [] for name in options}
     with torch.no_grad():
-        model(volume); _sync(device)                         # warm-up (oneDNN primitive creation)
-        for _ in range(args.repeats):
-            start = time.perf_counter(); model(volume); _sync(device)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def compare_inference_chunks(args, device: torch.device, chunks=(None, 4, 8, 16), rounds: int = 6) -> dict:
-    """Median seconds per volume (bf16 + channels_last) for each inference chunk size, the settings
-    interleaved round by round so that a machine whose speed drifts affects them alike."""
-    from ich_study.model import ICHNet
-    torch.manual_seed(0)
-    models = {chunk: ICHNet(in_channels=1, base_width=args.base_width, lstm_layers=args.lstm_layers,
-                            precision="bf16", channels_last=True, inference_chunk=chunk).to(device).eval()
-              for chunk in chunks}
-    volume = torch.rand(1, args.slices, 1, args.size, args.size, device=device)
-    times = {chunk: [] for chunk in chunks}
-    with torch.no_grad():
-        for model in models.values(): model(volume)          # warm-up
+        for model in models.values(): model(volume)          # warm-up (oneDNN primitive creation)
         for _ in range(rounds):
-            for chunk, model in models.items():
+            for name, model in models.items():
                 _sync(device); start = time.perf_counter(); model(volume); _sync(device)
-                times[chunk].append(time.perf_counter() - start)
-    return {chunk: statistics.median(values) for chunk, values in times.items()}
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def train_step_child(args) -> None:
@@ -176,16 +159,19 @@ def main(argv: list[str] | None = None) -> None:
     peak = {"float32": matmul_gflops(torch.float32, device), "bf16": matmul_gflops(torch.bfloat16, device)}
     print(f"forward pass: {gflop:.1f} GFLOP; measured matmul: float32 {peak['float32']:.0f} GFLOP/s, "
           f"bf16 {peak['bf16']:.0f} GFLOP/s (floor in bf16: {gflop / peak['bf16']:.2f} s)\n")
-    print("| setting | inference s/volume | achieved GFLOP/s | % of matmul peak |")
+    print(f"| setting (median of {args.repeats}, interleaved) | inference s/volume | achieved GFLOP/s | % of matmul peak |")
     print("| --- | --- | --- | --- |")
-    for precision, channels_last in settings:
-        seconds = time_inference(args, precision, channels_last, device)
+    options = {(precision, channels_last): dict(precision=precision, channels_last=channels_last,
+                                                inference_chunk=args.inference_chunk or None)
+               for precision, channels_last in settings}
+    for (precision, channels_last), seconds in time_inference(args, options, device, args.repeats).items():
         name = f"{precision}{' + channels_last' if channels_last else ''}"
-        print(f"| {name} | {seconds:.2f} | {gflop / seconds:.0f} | {100 * gflop / seconds / peak[precision]:.0f}% |",
-              flush=True)
+        print(f"| {name} | {seconds:.2f} | {gflop / seconds:.0f} | {100 * gflop / seconds / peak[precision]:.0f}% |")
     if device.type == "cpu":
-        medians = compare_inference_chunks(args, device)
-        print("\n| bf16 + channels_last, slices per CNN call (interleaved, median of 6) | inference s/volume | vs one call |")
+        rounds = 6
+        options = {chunk: dict(precision="bf16", channels_last=True, inference_chunk=chunk) for chunk in (None, 4, 8, 16)}
+        medians = time_inference(args, options, device, rounds)
+        print(f"\n| bf16 + channels_last, slices per CNN call (median of {rounds}, interleaved) | inference s/volume | vs one call |")
         print("| --- | --- | --- |")
         for chunk, seconds in medians.items():
             print(f"| {chunk or f'all {args.slices}'} | {seconds:.2f} | {medians[None] / seconds:.2f}x |", flush=True)

@@ -514,6 +514,8 @@ def cnn_baselines(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str, see
     """The paper's baselines from a stage-1 CNN: max / 95th percentile of slice probabilities, and a Platt-scaled linear SVM."""
     import torch
     from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
     from ich_study.train import load_checkpoint, model_from_checkpoint
     checkpoint = load_checkpoint(Path(run_dir) / "best.pt")
@@ -535,8 +537,8 @@ def cnn_baselines(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str, see
     train = rows[rows.split == "train"]
     if train.label.nunique() < 2: raise LabelError(f"{run_dir}: the training split needs both classes to fit the SVM")
     folds = int(min(5, train.label.value_counts().min()))
-    svm = CalibratedClassifierCV(LinearSVC(C=1.0, max_iter=20_000, random_state=seed), method="sigmoid",
-                                 cv=max(folds, 2), ensemble=False)
+    linear_svm = make_pipeline(StandardScaler(), LinearSVC(C=1.0, max_iter=20_000, random_state=seed))
+    svm = CalibratedClassifierCV(linear_svm, method="sigmoid", cv=max(folds, 2), ensemble=False)
     svm.fit(np.stack([padded(c) for c in train.case_id]), train.label.to_numpy())
     scored = rows[rows.split.isin(["val", "test"])]
     scored_features = np.stack([padded(c) for c in scored.case_id])

@@ -49,7 +49,7 @@ class TrainConfig:
     data_dir: str = ""                    # dataset folder: manifest.csv, splits.csv, slice_labels.csv
     runs_dir: str = "runs"
     fold: int = -1                        # -1: holdout split; k: cross-validation fold k
-    init_checkpoint: str = ""             # best.pt of the previous stage (lstm: cnn, e2e: lstm)
+    init_checkpoint: str = ""             # best.pt of the previous stage (lstm: cnn, e2e: lstm); cnn: optional, to fine-tune
     windows: Sequence[Sequence[float]] = ((40.0, 80.0),)   # (level_hu, width_hu) per channel
     matrix: int | None = 256              # in-plane size fed to the network (None: keep)
     max_filter: str = ""                  # '' -> stage default ('2x2' for cnn, '2x2x2' else)
@@ -149,6 +149,7 @@ def initial_model(config: TrainConfig, in_channels: int) -> ICHNet:
     model = ICHNet(**architecture, precision=config.precision, channels_last=config.channels_last,
                    checkpoint_chunk=config.checkpoint_chunk or None)
     previous = STAGE_DEFAULTS[config.stage][3]
+    if config.stage == "cnn" and config.init_checkpoint: previous = "cnn"   # fine-tune a pre-trained slice CNN
     if previous is None:
         if config.init_checkpoint:
             raise ConfigError(f"stage {config.stage} trains from random initialisation: init_checkpoint "
@@ -159,7 +160,8 @@ def initial_model(config: TrainConfig, in_channels: int) -> ICHNet:
                               f"set init_checkpoint (e.g. runs/{previous}/best.pt)")
     checkpoint = load_checkpoint(config.init_checkpoint, expect_stage=previous)
     where = checkpoint["path"]
-    keys = ("in_channels", "base_width") if config.stage == "lstm" else tuple(architecture)
+    cnn_only = config.stage in ("cnn", "lstm")       # these take the CNN and its slice head, nothing else
+    keys = ("in_channels", "base_width") if cnn_only else tuple(architecture)
     for key in keys:
         if checkpoint["architecture"].get(key) != architecture[key]:
             raise CheckpointError(f"{where}: other architecture: {key}={checkpoint['architecture'].get(key)} "
@@ -172,8 +174,8 @@ def initial_model(config: TrainConfig, in_channels: int) -> ICHNet:
             raise CheckpointError(f"{where}: trained on other inputs: {key}={theirs} in the checkpoint, "
                                   f"{expected[key]} in this run")
     state = checkpoint["model_state"]
-    if config.stage == "lstm": state = {k: v for k, v in state.items() if k.startswith("cnn.")}
-    missing, unexpected = model.load_state_dict(state, strict=config.stage != "lstm")
+    if cnn_only: state = {k: v for k, v in state.items() if k.startswith("cnn.")}
+    missing, unexpected = model.load_state_dict(state, strict=not cnn_only)
     if config.stage == "lstm": model.freeze_cnn(True)
     return model
 
@@ -336,7 +338,7 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
             changed = sorted(k for k in _comparable(config_dict)
                              if _comparable(config_dict)[k] != _comparable(resume["config"]).get(k))
             raise ConfigError(f"{run_dir}: holds a run with another configuration (differs in {changed}); "
-                              "use another experiment name or delete the folder")
+                              "use another experiment name or delete the folder (ich-reproduce --force does that)")
         if resume["step"] >= config.total_steps and best_path.exists(): return best_path
     else:
         write_json(config_dict, run_dir / "config.json")

@@ -186,21 +186,27 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     total = len(experiments) * len(folds)
     done = 0
     run_dirs: dict[str, list[str]] = {e.name: [] for e in experiments}
+    reused: list[str] = []
     for fold in folds:
         for experiment in experiments:
             done += 1
             where = "" if fold is None else f" fold {fold + 1}/{len(folds)}"
             _say(f"[{done}/{total}] {experiment.name}{where}: {experiment.description}", started)
             step = time.time()
+            name = experiment.name + ("" if fold is None else f"-fold{fold}")
+            earlier_run = _finished_record(runs_dir / study / name).get("run_id")
             try:
                 run_dir = run_experiment(experiment, profile, study, data_dir, runs_dir,
                                          notebooks_dir, fold, force, threads)
             except Exception as exc:
-                name = experiment.name + ("" if fold is None else f"-fold{fold}")
                 failed = notebooks_dir / f"{name}.failed.ipynb"
                 raise ICHStudyError(f"experiment {name} failed: {type(exc).__name__}: {exc}\n"
                                     f"its notebook is kept: {failed}") from exc
-            timings[run_dir.name] = time.time() - step
+            if earlier_run and _finished_record(run_dir).get("run_id") == earlier_run:
+                reused.append(name)           # finished before with these settings: no time to report
+                _say(f"{name}: finished before with the same settings, reused", started)
+            else:
+                timings[name] = time.time() - step
             run_dirs[experiment.name].append(str(run_dir.resolve()))
 
     _say("evaluating all experiments on the test data and writing the report", started)
@@ -217,7 +223,7 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     write_json({"command": command,
                 "threads": threads or 2,
                 "profile": profile, "study": study, "data_dir": str(data_dir), "folds": len(folds),
-                "seconds": {k: round(v, 1) for k, v in timings.items()},
+                "seconds": {k: round(v, 1) for k, v in timings.items()}, "reused": reused,
                 "provenance": provenance()}, report_dir / "reproduce.json")
     _say(f"done in {timings['total'] / 60:.1f} min: {report_dir / 'report.md'}", started)
     return report_dir

@@ -64,9 +64,12 @@ def test_rerun_reuses_finished_experiments(smoke):
     work, _ = smoke
     best = work / "runs" / "smoke" / "e2e2" / "best.pt"
     before = best.stat().st_mtime_ns
-    reproduce("smoke", study="smoke", runs_dir=work / "runs", reports_dir=work / "reports",
-              data_root=work / "data")
+    report_dir = reproduce("smoke", study="smoke", runs_dir=work / "runs", reports_dir=work / "reports",
+                           data_root=work / "data")
     assert best.stat().st_mtime_ns == before
+    record = json.loads((report_dir / "reproduce.json").read_text())
+    assert record["reused"] == ["cnn", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2"]
+    assert not set(record["reused"]) & set(record["seconds"])     # no training time claimed for them
 
 
 def _predict(*arguments):

@@ -194,7 +194,7 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
             _say(f"[{done}/{total}] {experiment.name}{where}: {experiment.description}", started)
             step = time.time()
             name = experiment.name + ("" if fold is None else f"-fold{fold}")
-            earlier_run = _finished_record(runs_dir / study / name).get("run_id")
+            earlier_record = _finished_record(runs_dir / study / name)
             try:
                 run_dir = run_experiment(experiment, profile, study, data_dir, runs_dir,
                                          notebooks_dir, fold, force, threads)
@@ -202,7 +202,7 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
                 failed = notebooks_dir / f"{name}.failed.ipynb"
                 raise ICHStudyError(f"experiment {name} failed: {type(exc).__name__}: {exc}\n"
                                     f"its notebook is kept: {failed}") from exc
-            if earlier_run and _finished_record(run_dir).get("run_id") == earlier_run:
+            if earlier_record and _finished_record(run_dir) == earlier_record:   # a new training writes a new record
                 reused.append(name)           # finished before with these settings: no time to report
                 _say(f"{name}: finished before with the same settings, reused", started)
             else:

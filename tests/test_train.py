@@ -121,6 +121,7 @@ def test_each_stage_refuses_a_wrong_checkpoint(tmp_path):
     # the right checkpoints load
     assert initial_model(replace(lstm_config, init_checkpoint=str(cnn)), 1).cnn_frozen
     initial_model(replace(e2e_config, init_checkpoint=str(lstm)), 1)
+    assert not initial_model(TrainConfig(stage="cnn", init_checkpoint=str(cnn), **TINY), 1).cnn_frozen
     cases = [
         (replace(lstm_config, init_checkpoint=str(tmp_path / "missing.pt")), CheckpointError, "no such checkpoint"),
         (replace(lstm_config, init_checkpoint=""), CheckpointError, "set init_checkpoint"),
@@ -132,7 +133,9 @@ def test_each_stage_refuses_a_wrong_checkpoint(tmp_path):
         (replace(e2e_config, init_checkpoint=str(cnn)), CheckpointError, "expected stage lstm"),
         (replace(e2e_config, init_checkpoint=str(lstm), lstm_layers=1), CheckpointError, "other architecture: lstm_layers"),
         (TrainConfig(stage="scratch", init_checkpoint=str(lstm), **TINY), ConfigError, "random initialisation"),
-        (TrainConfig(stage="cnn", init_checkpoint=str(cnn), **TINY), ConfigError, "random initialisation"),
+        # stage cnn fine-tunes a pre-trained slice CNN: only a cnn checkpoint of the same inputs
+        (TrainConfig(stage="cnn", init_checkpoint=str(lstm), **TINY), CheckpointError, "expected stage cnn"),
+        (TrainConfig(stage="cnn", init_checkpoint=str(other_window), **TINY), CheckpointError, "other inputs: windows"),
     ]
     for config, error, message in cases:
         with pytest.raises(error, match=message):

@@ -127,8 +127,9 @@ def is_reusable(record: dict[str, Any], parameters: dict[str, Any], init_run_id:
 
 def run_experiment(experiment: Experiment, profile: dict[str, Any], study: str, data_dir: Path,
                    runs_dir: Path, notebooks_dir: Path, fold: int | None = None,
-                   force: bool = False, threads: int = 0) -> Path:
-    """Train one experiment through nbs/train.ipynb; returns its run folder (reused if finished)."""
+                   force: bool = False, threads: int = 0) -> tuple[Path, bool]:
+    """Train one experiment through nbs/train.ipynb; returns its run folder and whether it trained
+    now (False: a finished run with the same parameters and upstream run was reused)."""
     suffix = "" if fold is None else f"-fold{fold}"
     name = f"{experiment.name}{suffix}"
     run_dir = runs_dir / study / name
@@ -142,7 +143,7 @@ def run_experiment(experiment: Experiment, profile: dict[str, Any], study: str, 
         parameters["init_checkpoint"] = str((init_dir / "best.pt").resolve())
         init_run_id = _finished_record(init_dir).get("run_id")
     record = _finished_record(run_dir)
-    if not force and is_reusable(record, parameters, init_run_id): return run_dir
+    if not force and is_reusable(record, parameters, init_run_id): return run_dir, False
     # forced, or finished with other parameters or from an older upstream run: train afresh
     if run_dir.exists() and (force or record): shutil.rmtree(run_dir)
     parameters_run = {**parameters, "threads": threads} if threads else parameters   # speed only
@@ -152,7 +153,7 @@ def run_experiment(experiment: Experiment, profile: dict[str, Any], study: str, 
         raise ICHStudyError(f"{name}: train.ipynb finished but wrote no {run_dir / 'best.pt'}")
     write_json({"parameters": parameters, "init_run_id": init_run_id, "run_id": uuid.uuid4().hex,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, run_dir / "finished.json")
-    return run_dir
+    return run_dir, True
 
 # %% ../nbs/09_reproduce.ipynb #04dfbc1f
 def _folds(profile: dict[str, Any]) -> list[int | None]:
@@ -194,19 +195,17 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
             _say(f"[{done}/{total}] {experiment.name}{where}: {experiment.description}", started)
             step = time.time()
             name = experiment.name + ("" if fold is None else f"-fold{fold}")
-            earlier_record = _finished_record(runs_dir / study / name)
             try:
-                run_dir = run_experiment(experiment, profile, study, data_dir, runs_dir,
+                run_dir, trained = run_experiment(experiment, profile, study, data_dir, runs_dir,
                                          notebooks_dir, fold, force, threads)
             except Exception as exc:
                 failed = notebooks_dir / f"{name}.failed.ipynb"
                 raise ICHStudyError(f"experiment {name} failed: {type(exc).__name__}: {exc}\n"
                                     f"its notebook is kept: {failed}") from exc
-            if earlier_record and _finished_record(run_dir) == earlier_record:   # a new training writes a new record
-                reused.append(name)           # finished before with these settings: no time to report
+            if trained: timings[name] = time.time() - step
+            else:                             # finished before with these settings: no time to report
+                reused.append(name)
                 _say(f"{name}: finished before with the same settings, reused", started)
-            else:
-                timings[name] = time.time() - step
             run_dirs[experiment.name].append(str(run_dir.resolve()))
 
     _say("evaluating all experiments on the test data and writing the report", started)

@@ -6,6 +6,7 @@ usage: python probes/compare_fold_cnns.py DATA_DIR RUNS_DIR [RUNS_DIR ...]
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -15,8 +16,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from ich_study.datasets import assign_split, load_splits, read_manifest
-from ich_study.preprocess import PreprocessConfig, load_preprocessed
-from ich_study.train import load_checkpoint, model_from_checkpoint
+from ich_study.preprocess import PreprocessConfig
+from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans
 
 
 def out_of_fold_slice_probabilities(data_dir: Path, runs_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -31,10 +32,9 @@ def out_of_fold_slice_probabilities(data_dir: Path, runs_dir: Path) -> tuple[pd.
         model = model_from_checkpoint(checkpoint, precision="float32").eval()
         config = PreprocessConfig.from_dict(checkpoint["preprocess"])
         test = assign_split(manifest, splits, fold=fold).query("split == 'test'")
-        for scan in test.itertuples():
-            volume = load_preprocessed(scan.image, config, data_dir / "cache")
-            with torch.no_grad():
-                probabilities = model.slice_probabilities(torch.from_numpy(np.asarray(volume, np.float32))[None])[0].numpy()
+        scored = predict_scans(model, test, config, data_dir / "cache", progress=False)
+        for scan in scored.itertuples():
+            probabilities = np.asarray(json.loads(scan.slice_probabilities))
             labels = slice_labels[slice_labels.case_id == scan.case_id].sort_values("slice_index")["label"].to_numpy()
             if len(labels) != len(probabilities):
                 raise ValueError(f"{scan.case_id}: {len(labels)} slice labels for {len(probabilities)} slices")

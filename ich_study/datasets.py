@@ -611,8 +611,12 @@ def cranial_cavity_slices(scan: Scan, **kwargs) -> np.ndarray:
 # %% ../nbs/03_datasets.ipynb #44a92c16
 def pretraining_slices(manifest: pd.DataFrame, slice_labels: pd.DataFrame, split: str | None = "train",
                        cavity: pd.DataFrame | Callable[[Scan], np.ndarray] | None = None,
-                       dataset_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Pre-training slice table DataFrame(case_id, image, slice_index, label) for one split (None: all)."""
+                       dataset_dir: str | os.PathLike | None = None, min_lesion_mm2: float = 0.0) -> pd.DataFrame:
+    """Pre-training slice table DataFrame(case_id, image, slice_index, label) for one split (None: all).
+
+    `min_lesion_mm2` > 0 leaves out positive slices whose hemorrhage covers less than that area
+    (slice_labels.lesion_mm2, which a synthetic cohort records): such slivers are unlabelled,
+    neither positive nor negative, for pre-training. Scan labels are not touched."""
     if split is not None:
         if "split" not in manifest.columns: raise SplitError("manifest has no 'split' column: use assign_split first")
         manifest = manifest[manifest["split"] == split]
@@ -620,7 +624,14 @@ def pretraining_slices(manifest: pd.DataFrame, slice_labels: pd.DataFrame, split
     slice_labels = slice_labels.assign(case_id=slice_labels["case_id"].astype(str))
     labelled = slice_labels[slice_labels["case_id"].isin(manifest["case_id"])]
     images = manifest.set_index("case_id")["image"]
-    positives = labelled[(labelled["label"] == 1)][["case_id", "slice_index", "label"]]
+    positives = labelled[(labelled["label"] == 1)]
+    if min_lesion_mm2 > 0:
+        if "lesion_mm2" not in labelled.columns or labelled["lesion_mm2"].isna().any():
+            raise LabelError(f"min_lesion_mm2 = {min_lesion_mm2}: slice_labels.csv"
+                             f"{' of ' + str(dataset_dir) if dataset_dir else ''} has no lesion_mm2 for every "
+                             "slice (a cohort of ich-synth 1.2 or later has it); set min_lesion_mm2 = 0")
+        positives = positives[positives["lesion_mm2"] >= min_lesion_mm2]
+    positives = positives[["case_id", "slice_index", "label"]]
     negative_cases = manifest.loc[manifest["label"] == 0, "case_id"]
     if "cranial_cavity" in labelled.columns and labelled["cranial_cavity"].isin([0, 1]).all():
         negatives = labelled[labelled["case_id"].isin(negative_cases) & (labelled["cranial_cavity"] == 1)]

@@ -28,7 +28,7 @@ __all__ = ['GENERATOR_VERSION', 'SUBTYPES', 'SUBTYPE_CODES', 'SUBTYPE_PROBABILIT
            'difficulty_scores']
 
 # %% ../nbs/01_synthetic.ipynb #4d1e7f76
-GENERATOR_VERSION = "1.1"   # 1.1: standard-dose noise (most scans 3-6 HU)
+GENERATOR_VERSION = "1.2"   # 1.1: standard-dose noise (most scans 3-6 HU); 1.2: slice_labels.lesion_mm2 (same images)
 SUBTYPES = ("IPH", "IVH", "SAH", "SDH", "EDH")
 SUBTYPE_CODES = {name: code for code, name in enumerate(SUBTYPES, start=1)}
 SUBTYPE_PROBABILITIES = {"SDH": 0.30, "IPH": 0.25, "SAH": 0.25, "IVH": 0.12, "EDH": 0.08}
@@ -500,14 +500,17 @@ def write_nifti(array: np.ndarray, spacing_mm: tuple[float, float, float], path:
         sitk.WriteImage(image, str(temporary), True)
     return Path(path)
 
-def slice_label_rows(case_id: str, mask: np.ndarray, cranial_cavity: list[int]) -> list[dict[str, int | str]]:
-    """One row per slice: label, bounding box of hemorrhage (x0, y0, x1, y1; -1 where none), cavity flag."""
+def slice_label_rows(case_id: str, mask: np.ndarray, cranial_cavity: list[int],
+                     pixel_mm2: float = 1.0) -> list[dict[str, int | float | str]]:
+    """One row per slice: label, bounding box of hemorrhage (x0, y0, x1, y1; -1 where none), the
+    hemorrhage's area in the slice (lesion_mm2, pixels x `pixel_mm2`), cavity flag."""
     rows = []
     for index, plane in enumerate(mask):
         ys, xs = np.nonzero(plane)
         box = (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())) if len(xs) else (-1, -1, -1, -1)
         rows.append({"case_id": case_id, "slice_index": index, "label": int(len(xs) > 0),
-                     "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3], "cranial_cavity": int(cranial_cavity[index])})
+                     "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3],
+                     "lesion_mm2": round(len(xs) * float(pixel_mm2), 2), "cranial_cavity": int(cranial_cavity[index])})
     return rows
 
 def write_case(out: str | os.PathLike, case_index: int, seed: int, matrix: int, slices: tuple[int, int],
@@ -523,7 +526,8 @@ def write_case(out: str | os.PathLike, case_index: int, seed: int, matrix: int, 
            "mask": f"masks/{case_id}.nii.gz", "label": info["label"], "subtypes": ";".join(info["subtypes"]),
            "lesion_volume_ml": round(info["lesion_volume_ml"], 4), "n_slices": info["n_slices"],
            "spacing": ",".join(f"{s:.6f}" for s in spacing_mm), "source": "synthetic"}
-    metadata = {"row": row, "slices": slice_label_rows(case_id, mask, info["cranial_cavity_slices"]),
+    metadata = {"row": row, "slices": slice_label_rows(case_id, mask, info["cranial_cavity_slices"],
+                                                  pixel_mm2=spacing_mm[1] * spacing_mm[2]),
                 "info": {k: info[k] for k in ("lesions", "noise_hu", "mimics", "motion", "streaks", "attempts")},
                 "seconds": time.perf_counter() - started}
     write_json(metadata, out / "cases" / f"{case_id}.json")
@@ -567,7 +571,8 @@ def synthesize_cohort(out: str | os.PathLike, n_cases: int, matrix: int = DEMO_M
     if cohort_file.exists():
         previous = json.loads(cohort_file.read_text())
         if previous.get("options") != options or previous.get("generator_version") != GENERATOR_VERSION:
-            raise ConfigError(f"{out}: holds a cohort made with other options {previous.get('options')}; "
+            raise ConfigError(f"{out}: holds a cohort made with other options {previous.get('options')} or by "
+                              f"generator {previous.get('generator_version')} (this is {GENERATOR_VERSION}); "
                               "use another --out or delete it")
     started = time.perf_counter()
     write_json({"generator_version": GENERATOR_VERSION, "options": options, "complete": False}, cohort_file)

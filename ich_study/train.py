@@ -59,6 +59,7 @@ class TrainConfig:
     n_samples: int = 1000                 # slices (cnn) or scans (other stages) to train on
     eval_interval: int = 100              # optimiser steps between validations
     n_val_slices: int = 500               # cnn stage: random validation slices for selection
+    min_lesion_mm2: float = 0.0           # cnn stage: leave out positive slices with less bleed (needs slice_labels.lesion_mm2)
     batch_slices: int = 25                # cnn stage batch size (scans are always one at a time)
     lr: float = 0.0                       # 0 -> stage default
     seed: int = 0
@@ -86,6 +87,7 @@ class TrainConfig:
         if config.lstm_layers not in (1, 2, 3): raise ConfigError(f"lstm_layers must be 1, 2 or 3, not {config.lstm_layers}")
         if not config.experiment or "/" in config.experiment: raise ConfigError(f"experiment name {config.experiment!r} is not a folder name")
         if not 0 < config.target_sensitivity <= 1: raise ConfigError("target_sensitivity must be in (0, 1]")
+        if not config.min_lesion_mm2 >= 0: raise ConfigError(f"min_lesion_mm2 must be 0 or more, not {config.min_lesion_mm2}")
         try: resolve_precision(config.precision, "cpu")
         except ValueError as exc: raise ConfigError(str(exc)) from exc
         return config
@@ -233,8 +235,8 @@ def run_tables(config: TrainConfig) -> dict[str, pd.DataFrame]:
         if slice_labels is None:
             raise ConfigError(f"{data_dir}: stage cnn pre-trains on slice labels, and this dataset has no slice_labels.csv")
         for split in ("train", "val"):
-            tables[f"{split}_slices"] = pretraining_slices(manifest, slice_labels, split,
-                                                           dataset_dir=data_dir).reset_index(drop=True)
+            tables[f"{split}_slices"] = pretraining_slices(manifest, slice_labels, split, dataset_dir=data_dir,
+                                                           min_lesion_mm2=config.min_lesion_mm2).reset_index(drop=True)
     for name, table in tables.items():
         if table.empty:
             raise LabelError(f"{data_dir}: no {name.replace('_', ' ')} for this run (fold {config.fold})")

@@ -70,7 +70,9 @@ def test_manifest_and_labels(cohort):
         for r in rows[rows.label == 1].itertuples():
             ys, xs = np.nonzero(mask[r.slice_index])
             assert (r.x0, r.y0, r.x1, r.y1) == (xs.min(), ys.min(), xs.max(), ys.max())
+            assert abs(r.lesion_mm2 - len(xs) * spacing[1] * spacing[2]) < 0.01 + 1e-4 * len(xs)
         assert (rows[rows.label == 0][["x0", "y0", "x1", "y1"]] == -1).all().all()
+        assert (rows[rows.label == 0]["lesion_mm2"] == 0).all()
         # most slices hold brain; the lowest and highest may not
         assert 0.6 < rows.cranial_cavity.mean() <= 1.0
 

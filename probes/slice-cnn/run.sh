@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Probe: why does the demo's slice CNN learn so slowly, and what speeds it up? Each variant trains
+# the stage-1 CNN for 1,500 batches of 25 (Adam 1e-4 unless lr=, 64 x 64 after the 2x2 max filter,
+# seed 0) on the 900-scan demo cohort of generator 1.1, and is scored on validation data only:
+# the slice AUC on all 2,925 validation slices (sliceauc.py, also by the bleed's area) and the scan
+# AUC of the CNN maximum on the 90 validation scans (evalck.py). About 3 min per variant with two
+# torch threads; run it alone on the machine. These are the commands that were run (2026-11-29),
+# one after another; the scripts were then moved here with their data and output paths made
+# PROBE_DATA / PROBE_OUT, nothing else changed. min_area=10 (pixels of 1.6-1.9 mm) became the
+# stage's min_lesion_mm2 = 30 (profiles/demo.toml), which reads the area from slice_labels.csv.
+# usage: PROBE_DATA=data/demo-cohort probes/slice-cnn/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+py=.venv/bin/python
+here=probes/slice-cnn
+export PROBE_DATA=${PROBE_DATA:-data/demo-cohort} PROBE_OUT=${PROBE_OUT:-runs/probe-slice-cnn}
+$py $here/areas.py
+$py $here/cnn_variant.py base 1500
+$py $here/cnn_variant.py bn 1500                        # BatchNorm after every convolution
+$py $here/cnn_variant.py avg 1500 max_filter=none       # antialiased resize 128 -> 64 instead of the max filter
+$py $here/cnn_variant.py area10 1500 min_area=10        # positive slices with under 10 bleed pixels left out
+$py $here/cnn_variant.py bn-nodrop 1500 lr=3e-4         # BatchNorm, no dropout, Adam 3e-4
+$py $here/cnn_variant.py f32 1500 precision=float32     # float32 instead of bf16 autocast
+$py $here/cnn_variant.py area30 1500 min_area=30
+runs=$PROBE_OUT/runs
+$py $here/evalck.py $runs/cnn-base-1500/last.pt,$runs/cnn-area10-1500/last.pt,$runs/cnn-f32-1500/last.pt
+$py $here/sliceauc.py $runs/cnn-base-1500/last.pt $runs/cnn-area10-1500/last.pt $runs/cnn-area30-1500/last.pt
+# the committed demo's CNN of the time (6,000 batches, every positive slice), for comparison:
+$py $here/sliceauc.py runs/demo/cnn/best.pt runs/demo/cnn/last.pt

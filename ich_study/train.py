@@ -60,6 +60,7 @@ class TrainConfig:
     eval_interval: int = 100              # optimiser steps between validations
     n_val_slices: int = 500               # cnn stage: random validation slices for selection
     min_lesion_mm2: float = 0.0           # cnn stage: leave out positive slices with less bleed (needs slice_labels.lesion_mm2)
+    cnn_selection: str = "accuracy"       # cnn stage: checkpoint chosen by validation 'accuracy' at 0.5 (the paper's) or slice ROC 'auc'
     batch_slices: int = 25                # cnn stage batch size (scans are always one at a time)
     lr: float = 0.0                       # 0 -> stage default
     seed: int = 0
@@ -88,6 +89,8 @@ class TrainConfig:
         if not config.experiment or "/" in config.experiment: raise ConfigError(f"experiment name {config.experiment!r} is not a folder name")
         if not 0 < config.target_sensitivity <= 1: raise ConfigError("target_sensitivity must be in (0, 1]")
         if not config.min_lesion_mm2 >= 0: raise ConfigError(f"min_lesion_mm2 must be 0 or more, not {config.min_lesion_mm2}")
+        if config.cnn_selection not in ("accuracy", "auc"):
+            raise ConfigError(f"cnn_selection must be 'accuracy' or 'auc', not {config.cnn_selection!r}")
         try: resolve_precision(config.precision, "cpu")
         except ValueError as exc: raise ConfigError(str(exc)) from exc
         return config
@@ -329,7 +332,7 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
     device = resolve_device(config.device)
     cache_dir = Path(config.cache_dir) if config.cache_dir else Path(config.data_dir) / "cache"
     preprocess = config.preprocess_config()
-    stage, metric_name = config.stage, "accuracy" if config.stage == "cnn" else "auc"
+    stage, metric_name = config.stage, config.cnn_selection if config.stage == "cnn" else "auc"
 
     # resume, or start a new run
     config_dict = asdict(config)
@@ -380,7 +383,11 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
     def validate() -> tuple[float, pd.DataFrame]:
         if stage == "cnn":
             predictions = predict_slices(model, val_set, val_indices, device, config.batch_size, progress)
-            metric = float(((predictions["probability"] >= 0.5) == (predictions["label"] == 1)).mean())
+            if metric_name == "accuracy":
+                metric = float(((predictions["probability"] >= 0.5) == (predictions["label"] == 1)).mean())
+            else:
+                metric = safe_auc(predictions["label"], predictions["probability"])
+                metric = 0.5 if math.isnan(metric) else metric
         else:
             predictions = predict_scans(model, tables["val"], preprocess, cache_dir, device, progress, reader)
             metric = safe_auc(predictions["label"], predictions["probability"])

@@ -25,5 +25,8 @@ $py $here/cnn_variant.py area30 1500 min_area=30
 runs=$PROBE_OUT/runs
 $py $here/evalck.py $runs/cnn-base-1500/last.pt,$runs/cnn-area10-1500/last.pt,$runs/cnn-f32-1500/last.pt
 $py $here/sliceauc.py $runs/cnn-base-1500/last.pt $runs/cnn-area10-1500/last.pt $runs/cnn-area30-1500/last.pt
-# the committed demo's CNN of the time (6,000 batches, every positive slice), for comparison:
+# A demo run's slice CNN (6,000 batches; runs/demo/cnn of the clone that ran `make reproduce`):
+# run on the CNN of commit ae44279 (every positive slice) and on that of the committed report
+# (min_lesion_mm2 = 30; evalck.py only for this one).
 $py $here/sliceauc.py runs/demo/cnn/best.pt runs/demo/cnn/last.pt
+$py $here/evalck.py runs/demo/cnn/best.pt,runs/demo/cnn/last.pt

@@ -6,7 +6,8 @@
 # AUC of the CNN maximum on the 90 validation scans (evalck.py). About 3 min per variant with two
 # torch threads; run it alone on the machine. These are the commands that were run (2026-11-29),
 # one after another; the scripts were then moved here with their data and output paths made
-# PROBE_DATA / PROBE_OUT, nothing else changed. min_area=10 (pixels of 1.6-1.9 mm) became the
+# PROBE_DATA / PROBE_OUT, nothing else changed, except that sliceauc.py now reads each checkpoint's
+# preprocessing (it was fixed to 64 x 64, which every checkpoint before the 128 x 128 one had). min_area=10 (pixels of 1.6-1.9 mm) became the
 # stage's min_lesion_mm2 = 30 (profiles/demo.toml), which reads the area from slice_labels.csv.
 # usage: PROBE_DATA=data/demo-cohort probes/slice-cnn/run.sh
 set -euo pipefail
@@ -30,3 +31,15 @@ $py $here/sliceauc.py $runs/cnn-base-1500/last.pt $runs/cnn-area10-1500/last.pt 
 # (min_lesion_mm2 = 30; evalck.py only for this one).
 $py $here/sliceauc.py runs/demo/cnn/best.pt runs/demo/cnn/last.pt
 $py $here/evalck.py runs/demo/cnn/best.pt,runs/demo/cnn/last.pt
+# Later the same day, with min_lesion_mm2 in the code: the committed demo's pre-training settings for
+# 1,500 batches at 64 x 64 (2x2 max filter) and at 128 x 128 (no max filter), on the generator-1.2
+# cohort of the committed run (PROBE_DATA=/tmp/fresh6/data/demo-cohort then). Slice AUC only: the
+# 128 x 128 CNN has no stage-2 counterpart in the chain, so evalck.py's 2x2x2 volumes do not fit it.
+for matrix in 64 128; do
+  filter=$([ $matrix = 64 ] && echo 2x2 || echo none)
+  .venv/bin/papermill nbs/train.ipynb $PROBE_OUT/cnn$matrix.ipynb -p stage cnn -p experiment cnn-$matrix-lesion30 \
+    -p data_dir $PROBE_DATA -p runs_dir $runs -p matrix $matrix -p max_filter $filter -p base_width 16 \
+    -p n_samples 37500 -p eval_interval 250 -p n_val_slices 500 -p min_lesion_mm2 30 -p precision bf16 \
+    -p threads 2 -y 'windows: [[40, 80]]' --no-progress-bar      # the 64 run left max_filter to the stage default, 2x2
+done
+$py $here/sliceauc.py $runs/cnn-64-lesion30/best.pt $runs/cnn-64-lesion30/last.pt $runs/cnn-128-lesion30/best.pt $runs/cnn-128-lesion30/last.pt

@@ -4,14 +4,16 @@ d = os.environ.get("PROBE_DATA", "data/demo-cohort"); out = os.environ.get("PROB
 from sklearn.metrics import roc_auc_score
 from ich_study.core import set_torch_threads
 import ich_study.train as T
-from ich_study.preprocess import SliceDataset
+from ich_study.preprocess import PreprocessConfig, SliceDataset
 set_torch_threads(2)
 a = pd.read_csv(f"{out}/areas.csv")
-config = T.TrainConfig(stage="cnn", data_dir=d, matrix=64, windows=((40, 80),)).resolved()
-val = T.run_tables(config)["val_slices"]
-ds = SliceDataset(val, config.preprocess_config(), cache_dir=f"{d}/cache")
+val = T.run_tables(T.TrainConfig(stage="cnn", data_dir=d).resolved())["val_slices"]   # every validation slice
 for path in sys.argv[1:]:
-    model = T.model_from_checkpoint(T.load_checkpoint(path))
+    checkpoint = T.load_checkpoint(path); model = T.model_from_checkpoint(checkpoint)
+    preprocess = checkpoint["preprocess"]                 # the inputs this CNN was trained on
+    ds = SliceDataset(val, PreprocessConfig(windows=tuple(tuple(w) for w in preprocess["windows"]),
+                                            max_filter=preprocess["max_filter"], matrix=preprocess["matrix"]),
+                      cache_dir=f"{d}/cache")
     p = T.predict_slices(model, ds, np.arange(len(ds)), "cpu", 50, False).merge(a, on=["case_id", "slice_index"], how="left").fillna({"area_px": 0})
     neg = p[p.label == 0]; parts = [f"all {roc_auc_score(p.label, p.probability):.3f}"]
     for lo, hi in [(1, 10), (10, 30), (30, 100), (100, 1e9)]:

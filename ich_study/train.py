@@ -383,15 +383,13 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
     def validate() -> tuple[float, pd.DataFrame]:
         if stage == "cnn":
             predictions = predict_slices(model, val_set, val_indices, device, config.batch_size, progress)
-            if metric_name == "accuracy":
-                metric = float(((predictions["probability"] >= 0.5) == (predictions["label"] == 1)).mean())
-            else:
-                metric = safe_auc(predictions["label"], predictions["probability"])
-                metric = 0.5 if math.isnan(metric) else metric
         else:
             predictions = predict_scans(model, tables["val"], preprocess, cache_dir, device, progress, reader)
+        if metric_name == "accuracy":
+            metric = float(((predictions["probability"] >= 0.5) == (predictions["label"] == 1)).mean())
+        else:
             metric = safe_auc(predictions["label"], predictions["probability"])
-            metric = 0.5 if math.isnan(metric) else metric
+            metric = 0.5 if math.isnan(metric) else metric       # one class only: no better than chance
         return metric, predictions
 
     def save_last(pending: list[float]) -> None:

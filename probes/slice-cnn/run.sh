@@ -43,3 +43,10 @@ for matrix in 64 128; do
     -p threads 2 -y 'windows: [[40, 80]]' --no-progress-bar      # the 64 run left max_filter to the stage default, 2x2
 done
 $py $here/sliceauc.py $runs/cnn-64-lesion30/best.pt $runs/cnn-64-lesion30/last.pt $runs/cnn-128-lesion30/best.pt $runs/cnn-128-lesion30/last.pt
+# The same at 64 x 64 for 12,000 batches (twice the demo's 6,000), about 20 min:
+.venv/bin/papermill nbs/train.ipynb $PROBE_OUT/cnn64-long.ipynb -p stage cnn -p experiment cnn-64-lesion30-12000 \
+  -p data_dir $PROBE_DATA -p runs_dir $runs -p matrix 64 -p max_filter 2x2 -p base_width 16 -p n_samples 300000 \
+  -p eval_interval 500 -p n_val_slices 500 -p min_lesion_mm2 30 -p precision bf16 -p threads 2 \
+  -y 'windows: [[40, 80]]' --no-progress-bar
+$py $here/sliceauc.py $runs/cnn-64-lesion30-12000/best.pt $runs/cnn-64-lesion30-12000/last.pt
+$py $here/evalck.py $runs/cnn-64-lesion30-12000/best.pt,$runs/cnn-64-lesion30-12000/last.pt

@@ -23,7 +23,7 @@ from .core import (ConfigError, ICHStudyError, atomic_write, load_profile, prove
 
 # %% auto #0
 __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'DATA_SOURCES', 'Experiment', 'check_profile', 'stage_parameters',
-           'build_dataset', 'is_reusable', 'run_experiment', 'reproduce', 'reproduce_cli', 'predict_scan',
+           'build_dataset', 'is_reusable', 'run_name', 'run_experiment', 'reproduce', 'reproduce_cli', 'predict_scan',
            'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
@@ -125,13 +125,16 @@ def is_reusable(record: dict[str, Any], parameters: dict[str, Any], init_run_id:
     from the same upstream run."""
     return bool(record) and record.get("parameters") == parameters and record.get("init_run_id") == init_run_id
 
+def run_name(experiment_name: str, fold: int | None = None) -> str:
+    """The run folder name of an experiment: 'e2e2', or 'e2e2-fold3' for fold 3 of a cross-validation."""
+    return experiment_name if fold is None else f"{experiment_name}-fold{fold}"
+
 def run_experiment(experiment: Experiment, profile: dict[str, Any], study: str, data_dir: Path,
                    runs_dir: Path, notebooks_dir: Path, fold: int | None = None,
                    force: bool = False, threads: int = 0) -> tuple[Path, bool]:
     """Train one experiment through nbs/train.ipynb; returns its run folder and whether it trained
     now (False: a finished run with the same parameters and upstream run was reused)."""
-    suffix = "" if fold is None else f"-fold{fold}"
-    name = f"{experiment.name}{suffix}"
+    name = run_name(experiment.name, fold)
     run_dir = runs_dir / study / name
     parameters = stage_parameters(profile, experiment)
     parameters.update(experiment=name, data_dir=str(data_dir.resolve()),
@@ -139,7 +142,7 @@ def run_experiment(experiment: Experiment, profile: dict[str, Any], study: str, 
                       fold=-1 if fold is None else fold, init_checkpoint="")
     init_run_id = None
     if experiment.init_from:
-        init_dir = runs_dir / study / f"{experiment.init_from}{suffix}"
+        init_dir = runs_dir / study / run_name(experiment.init_from, fold)
         parameters["init_checkpoint"] = str((init_dir / "best.pt").resolve())
         init_run_id = _finished_record(init_dir).get("run_id")
     record = _finished_record(run_dir)
@@ -194,7 +197,7 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
             where = "" if fold is None else f" fold {fold + 1}/{len(folds)}"
             _say(f"[{done}/{total}] {experiment.name}{where}: {experiment.description}", started)
             step = time.time()
-            name = experiment.name + ("" if fold is None else f"-fold{fold}")
+            name = run_name(experiment.name, fold)
             try:
                 run_dir, trained = run_experiment(experiment, profile, study, data_dir, runs_dir,
                                          notebooks_dir, fold, force, threads)

@@ -15,8 +15,9 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 
-from ich_study.datasets import assign_split, load_splits, read_manifest
+from ich_study.datasets import assign_split, load_splits, read_manifest, read_slice_labels
 from ich_study.preprocess import PreprocessConfig
+from ich_study.reproduce import run_name
 from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans
 
 
@@ -24,18 +25,19 @@ def out_of_fold_slice_probabilities(data_dir: Path, runs_dir: Path) -> tuple[pd.
     """(slices: fold, case_id, label, probability; scans: fold, case_id, label, max, p95) over every fold."""
     manifest = read_manifest(data_dir)
     splits = load_splits(data_dir / "splits.csv", manifest)
-    slice_labels = pd.read_csv(data_dir / "slice_labels.csv")
+    labels_by_case = {case: table.sort_values("slice_index")["label"].to_numpy()
+                      for case, table in read_slice_labels(data_dir).groupby("case_id")}
     n_folds = int(splits["fold"].max()) + 1
     slices, scans = [], []
     for fold in range(n_folds):
-        checkpoint = load_checkpoint(runs_dir / f"cnn-fold{fold}" / "best.pt", expect_stage="cnn")
+        checkpoint = load_checkpoint(runs_dir / run_name("cnn", fold) / "best.pt", expect_stage="cnn")
         model = model_from_checkpoint(checkpoint, precision="float32").eval()
         config = PreprocessConfig.from_dict(checkpoint["preprocess"])
         test = assign_split(manifest, splits, fold=fold).query("split == 'test'")
         scored = predict_scans(model, test, config, data_dir / "cache", progress=False)
         for scan in scored.itertuples():
             probabilities = np.asarray(json.loads(scan.slice_probabilities))
-            labels = slice_labels[slice_labels.case_id == scan.case_id].sort_values("slice_index")["label"].to_numpy()
+            labels = labels_by_case[scan.case_id]
             if len(labels) != len(probabilities):
                 raise ValueError(f"{scan.case_id}: {len(labels)} slice labels for {len(probabilities)} slices")
             slices += [{"fold": fold, "case_id": scan.case_id, "label": int(label), "probability": float(p)}

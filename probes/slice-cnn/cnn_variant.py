@@ -5,7 +5,8 @@ import os, sys, time, json
 import numpy as np, torch, torch.nn as nn, pandas as pd
 from ich_study.core import set_torch_threads
 import ich_study.train as T
-from ich_study.train import TrainConfig, train_stage, load_checkpoint, model_from_checkpoint, predict_scans, run_tables, safe_auc
+from ich_study.train import TrainConfig, train_stage, load_checkpoint
+from evalck import scan_aucs                          # the scan AUCs, as evalck.py computes them
 set_torch_threads(2)
 variant, n_batches = sys.argv[1], int(sys.argv[2])
 extra = dict(a.split("=") for a in sys.argv[3:])
@@ -49,17 +50,15 @@ config = TrainConfig(stage="cnn", experiment=f"cnn-{variant}-{n_batches}" + "".j
 t0 = time.time()
 best = train_stage(config, progress=False)
 train_s = time.time() - t0
-import sys as _s
-ck = load_checkpoint(str(best).replace("best.pt", _s.argv[0] and ("last.pt" if "last" in variant else "best.pt")))
+checkpoint_path = best.with_name("last.pt") if "last" in variant else best
+ck = load_checkpoint(checkpoint_path)
 model = orig(config, len(config.windows)) if "bn" not in variant else add_bn(orig(config, len(config.windows)))
 model.load_state_dict(ck["model_state"]); model.eval()
 tables = T.run_tables(config.resolved())
 pp = config.preprocess_config()
 pp2 = type(pp)(**{**pp.__dict__, "max_filter": "2x2x2" if pp.max_filter == "2x2" else pp.max_filter})
-pred = predict_scans(model, tables["val"], pp2, f"{data}/cache", progress=False)
-sl = pred.slice_probabilities.map(json.loads)
-mx = sl.map(max); p95 = sl.map(lambda s: np.percentile(s, 95))
+auc_max, auc_p95 = scan_aucs(model, tables["val"], pp2, f"{data}/cache")
 m = pd.read_csv(f"{out}/runs/{config.experiment}/metrics.csv")
 print(json.dumps({"variant": variant, "extra": extra, "batches": n_batches, "train_s": round(train_s),
       "best_step": ck["step"], "val_acc": m.val_metric.round(3).tolist(), "loss": m.train_loss.round(3).tolist(),
-      "val_scan_auc_max": round(safe_auc(pred.label, mx), 3), "val_scan_auc_p95": round(safe_auc(pred.label, p95), 3)}))
+      "val_scan_auc_max": round(auc_max, 3), "val_scan_auc_p95": round(auc_p95, 3)}))

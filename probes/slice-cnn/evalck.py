@@ -1,16 +1,29 @@
-"""Scan AUC (maximum and 95th percentile of slice probabilities) of CNN checkpoints on one split."""
-import os, sys, json, numpy as np, pandas as pd
+"""Scan AUC (maximum and 95th percentile of slice probabilities) of CNN checkpoints on one split,
+read as 2x2x2-filtered volumes (what stages 2 and 3 read).
+usage: evalck.py CHECKPOINT[,CHECKPOINT...] [SPLIT]   (PROBE_DATA: the dataset folder)"""
+import json, os, sys
+import numpy as np, pandas as pd
 from ich_study.core import set_torch_threads
-from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans, safe_auc
+from ich_study.datasets import assign_split, load_splits, read_manifest
 from ich_study.preprocess import PreprocessConfig
-set_torch_threads(2)
-d = os.environ.get("PROBE_DATA", "data/demo-cohort")
-m = pd.read_csv(f"{d}/manifest.csv"); s = pd.read_csv(f"{d}/splits.csv")
-split = sys.argv[2] if len(sys.argv) > 2 else "val"
-rows = m[m.patient_id.isin(s.patient_id[s.split == split])].assign(image=lambda t: d + "/" + t.image)
-for path in sys.argv[1].split(","):
-    ck = load_checkpoint(path); model = model_from_checkpoint(ck)
-    pp = PreprocessConfig(windows=tuple(tuple(w) for w in ck["preprocess"]["windows"]), max_filter="2x2x2", matrix=ck["preprocess"]["matrix"])
-    pred = predict_scans(model, rows, pp, f"{d}/cache", progress=False)
-    sl = pred.slice_probabilities.map(json.loads)
-    print(path, ck["step"], split, "scan max AUC", round(safe_auc(pred.label, sl.map(max)), 3), "p95", round(safe_auc(pred.label, sl.map(lambda v: np.percentile(v, 95))), 3), flush=True)
+from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans, safe_auc
+
+def scan_aucs(model, rows: pd.DataFrame, preprocess: PreprocessConfig, cache_dir: str) -> tuple[float, float]:
+    """ROC AUC over `rows` of each scan's maximum and 95th percentile of slice-head probabilities."""
+    scored = predict_scans(model, rows, preprocess, cache_dir, progress=False)
+    slices = scored.slice_probabilities.map(json.loads)
+    return (safe_auc(scored.label, slices.map(max)),
+            safe_auc(scored.label, slices.map(lambda probabilities: np.percentile(probabilities, 95))))
+
+if __name__ == "__main__":
+    set_torch_threads(2)
+    data_dir = os.environ.get("PROBE_DATA", "data/demo-cohort")
+    split = sys.argv[2] if len(sys.argv) > 2 else "val"
+    manifest = read_manifest(data_dir)
+    rows = assign_split(manifest, load_splits(f"{data_dir}/splits.csv", manifest)).query("split == @split")
+    for path in sys.argv[1].split(","):
+        checkpoint = load_checkpoint(path)
+        volumes = PreprocessConfig(windows=tuple(tuple(w) for w in checkpoint["preprocess"]["windows"]),
+                                   max_filter="2x2x2", matrix=checkpoint["preprocess"]["matrix"])
+        auc_max, auc_p95 = scan_aucs(model_from_checkpoint(checkpoint), rows, volumes, f"{data_dir}/cache")
+        print(path, checkpoint["step"], split, "scan max AUC", round(auc_max, 3), "p95", round(auc_p95, 3), flush=True)

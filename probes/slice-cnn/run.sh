@@ -6,8 +6,10 @@
 # AUC of the CNN maximum on the 90 validation scans (evalck.py). About 3 min per variant with two
 # torch threads; run it alone on the machine. These are the commands that were run (2026-11-29),
 # one after another; the scripts were then moved here with their data and output paths made
-# PROBE_DATA / PROBE_OUT, nothing else changed, except that sliceauc.py now reads each checkpoint's
-# preprocessing (it was fixed to 64 x 64, which every checkpoint before the 128 x 128 one had). min_area=10 (pixels of 1.6-1.9 mm) became the
+# PROBE_DATA / PROBE_OUT. Since then sliceauc.py reads each checkpoint's preprocessing (it was fixed
+# to 64 x 64, which every checkpoint before the 128 x 128 one had), evalck.py reads the split with
+# ich_study's read_manifest / load_splits / assign_split, and cnn_variant.py scores scans with
+# evalck.scan_aucs instead of its own copy; rerun on the same checkpoints they print the same numbers. min_area=10 (pixels of 1.6-1.9 mm) became the
 # stage's min_lesion_mm2 = 30 (profiles/demo.toml), which reads the area from slice_labels.csv.
 # usage: PROBE_DATA=data/demo-cohort probes/slice-cnn/run.sh
 set -euo pipefail

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['STUDY_PACKAGES', 'ICHStudyError', 'ScanError', 'LabelError', 'SplitError', 'ConfigError', 'CheckpointError',
-           'atomic_write', 'write_json', 'write_csv', 'set_seed', 'set_torch_threads', 'repo_root', 'load_profile',
-           'library_versions', 'git_commit', 'provenance', 'render_readme', 'main']
+__all__ = ['STUDY_PACKAGES', 'OUTPUT_FOLDERS', 'ICHStudyError', 'ScanError', 'LabelError', 'SplitError', 'ConfigError',
+           'CheckpointError', 'atomic_write', 'write_json', 'write_csv', 'set_seed', 'set_torch_threads', 'repo_root',
+           'load_profile', 'library_versions', 'git_commit', 'provenance', 'render_readme', 'main']
 
 # %% ../nbs/00_core.ipynb #37f709d6
 class ICHStudyError(Exception):
@@ -138,15 +138,19 @@ def library_versions(packages: tuple[str, ...] = STUDY_PACKAGES) -> dict[str, st
         except metadata.PackageNotFoundError: versions[package] = "not installed"
     return versions
 
+OUTPUT_FOLDERS = ("reports",)   # tracked, but rewritten by the study itself: not a change of the code
+
 def git_commit(folder: str | os.PathLike | None = None) -> str:
-    """The current git commit of the study (with '+dirty' for uncommitted changes), or 'unknown'."""
+    """The current git commit of the study, with '+dirty' when tracked files outside `OUTPUT_FOLDERS`
+    have uncommitted changes (a run that rewrites the committed reports is still a clean run), or 'unknown'."""
     import subprocess
     folder = Path(folder or repo_root())
+    outside_outputs = [".", *(f":(exclude){name}" for name in OUTPUT_FOLDERS)]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
                                 text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *outside_outputs],
+                               cwd=folder, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError): return "unknown"
     return (commit or "unknown") + ("+dirty" if commit and dirty else "")
 

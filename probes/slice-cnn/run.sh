@@ -52,29 +52,26 @@ $py $here/sliceauc.py $runs/cnn-64-lesion30/best.pt $runs/cnn-64-lesion30/last.p
   -y 'windows: [[40, 80]]' --no-progress-bar
 $py $here/sliceauc.py $runs/cnn-64-lesion30-12000/best.pt $runs/cnn-64-lesion30-12000/last.pt
 $py $here/evalck.py $runs/cnn-64-lesion30-12000/best.pt,$runs/cnn-64-lesion30-12000/last.pt
-# Session of 2026-11-29 evening: the committed 64 x 64 pre-training (1,500 batches, min_lesion_mm2 30) with other
-# HU windows, one channel each (level, width): brain + a wider "subdural" window, brain + bone (as ct-ich), and
-# one wider window alone, in which blood (50-90 HU) stays apart from calcification and bone (the brain window
-# 40/80 saturates at 80 HU). Slice AUC only, on all validation slices; compare the 64 x 64 run above.
-for spec in "bsd:[[40, 80], [80, 200]]" "bbone:[[40, 80], [600, 2800]]" "wide:[[50, 130]]"; do
-  name=${spec%%:*}; win=${spec#*:}
-  .venv/bin/papermill nbs/train.ipynb $PROBE_OUT/cnn64-$name.ipynb -p stage cnn -p experiment cnn-64-lesion30-$name \
-    -p data_dir $PROBE_DATA -p runs_dir $runs -p matrix 64 -p max_filter 2x2 -p base_width 16 \
-    -p n_samples 37500 -p eval_interval 250 -p n_val_slices 500 -p min_lesion_mm2 30 -p precision bf16 \
-    -p threads 2 -y "windows: $win" --no-progress-bar
-  $py $here/sliceauc.py $runs/cnn-64-lesion30-$name/best.pt $runs/cnn-64-lesion30-$name/last.pt
-done
-# Does the slice CNN need more training scans? The same pre-training (64 x 64, 1,500 batches, brain window) on a
-# quarter and on half of the 630 training patients (stratified by label; validation unchanged), to compare with
-# all of them (cnn-64-lesion30 above): a learning curve in the number of training scans.
+# Session of 2026-11-29 evening. pretrain64 NAME DATA WINDOWS: the committed 64 x 64 pre-training (1,500 batches,
+# min_lesion_mm2 30) as experiment cnn-64-lesion30-NAME, then its slice AUC on all validation slices.
+pretrain64() {
+  .venv/bin/papermill nbs/train.ipynb $PROBE_OUT/cnn64-$1.ipynb -p stage cnn -p experiment cnn-64-lesion30-$1 \
+    -p data_dir $2 -p runs_dir $runs -p matrix 64 -p max_filter 2x2 -p base_width 16 -p n_samples 37500 \
+    -p eval_interval 250 -p n_val_slices 500 -p min_lesion_mm2 30 -p precision bf16 -p threads 2 \
+    -y "windows: $3" --no-progress-bar
+  $py $here/sliceauc.py $runs/cnn-64-lesion30-$1/best.pt $runs/cnn-64-lesion30-$1/last.pt
+}
+# Other HU windows, one channel each (level, width): brain + a wider "subdural" window, brain + bone (as ct-ich),
+# and one wider window alone, in which blood (50-90 HU) stays apart from calcification and bone (the brain window
+# 40/80 saturates at 80 HU); compare the 64 x 64 run above.
+pretrain64 bsd $PROBE_DATA "[[40, 80], [80, 200]]"
+pretrain64 bbone $PROBE_DATA "[[40, 80], [600, 2800]]"
+pretrain64 wide $PROBE_DATA "[[50, 130]]"
+# Does the slice CNN need more training scans? The same on a quarter and on half of the 630 training patients
+# (stratified by label; validation unchanged), to compare with all of them (cnn-64-lesion30 above).
 for fraction in 0.25 0.5; do
-  subset=$PROBE_OUT/data-train$fraction
-  $py $here/fewer_scans.py $PROBE_DATA $subset $fraction
-  .venv/bin/papermill nbs/train.ipynb $PROBE_OUT/cnn64-train$fraction.ipynb -p stage cnn \
-    -p experiment cnn-64-lesion30-train$fraction -p data_dir $subset -p runs_dir $runs -p matrix 64 -p max_filter 2x2 \
-    -p base_width 16 -p n_samples 37500 -p eval_interval 250 -p n_val_slices 500 -p min_lesion_mm2 30 \
-    -p precision bf16 -p threads 2 -y 'windows: [[40, 80]]' --no-progress-bar
-  $py $here/sliceauc.py $runs/cnn-64-lesion30-train$fraction/best.pt $runs/cnn-64-lesion30-train$fraction/last.pt
+  $py $here/fewer_scans.py $PROBE_DATA $PROBE_OUT/data-train$fraction $fraction
+  pretrain64 train$fraction $PROBE_OUT/data-train$fraction "[[40, 80]]"
 done
 # The committed CNN's most confident errors on its 500 validation slices, drawn from its predictions_val.csv
 # (no network is run; run on /tmp/fresh7's runs/demo/cnn, the CNN of the committed report):

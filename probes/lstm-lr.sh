@@ -20,3 +20,10 @@ for lr in 1e-4 3e-5; do
   awk -F, -v lr=$lr 'NR > 1 { printf "%s:%.3f ", $1, $3 } END { print "<- lr " lr ": step:validation AUC" }' \
     $out/lstm2-lr$lr/metrics.csv
 done
+# Then stage 3 (e2e2, 1,500 steps) from the lstm2 that stage 2 at 1e-4 gave in `make reproduce` (runs/demo/lstm2),
+# at RMSprop 3e-5 instead of the demo profile's 1e-5 (run on /tmp/fresh7's runs; 4.9 min):
+.venv/bin/papermill nbs/train.ipynb $out/notebooks/e2e2-lr3e-5.ipynb -p stage e2e -p experiment e2e2-lr3e-5 \
+  -p data_dir $data -p runs_dir $out -p init_checkpoint $(dirname $(dirname $cnn))/lstm2/best.pt -p matrix 64 \
+  -p base_width 16 -p lstm_layers 2 -p n_samples 1500 -p eval_interval 100 -p lr 3e-5 -p precision bf16 -p threads 2 \
+  -y 'windows: [[40, 80]]' --no-progress-bar
+awk -F, 'NR > 1 { printf "%s:%.3f ", $1, $3 } END { print "<- e2e2 at 3e-5: step:validation AUC" }' $out/e2e2-lr3e-5/metrics.csv

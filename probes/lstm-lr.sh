@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Probe: the learning rate of stage 2 (`lstm`: BiLSTMs on the frozen slice CNN) on the demo cohort.
-# At the paper's RMSprop 1e-3 the committed demo's lstm2 did not learn (training loss 0.70-0.84, above
-# chance; validation AUC 0.41-0.59 over 3,000 steps: runs/demo/lstm2/metrics.csv of the
+# At the paper's RMSprop 1e-3 the committed demo's lstm2 did not learn (training loss around chance,
+# 0.67-0.75 per 100 steps from step 1,000 on; validation AUC 0.41-0.59 over 3,000 steps: runs/demo/lstm2/metrics.csv of the
 # run behind reports/demo at commit 669cb82). This trains lstm2 for 1,500 steps from the same slice CNN at lower rates and reads only the
 # validation AUC (runs/probe-lstm-lr/lstm2-lr*/metrics.csv). About 4 min per rate with two threads,
 # alone on the machine. Needs data/demo-cohort and runs/demo/cnn/best.pt from `make reproduce`.

@@ -6,24 +6,23 @@ import shutil, sys
 from pathlib import Path
 import pandas as pd
 from ich_study.core import write_csv
-from ich_study.datasets import load_splits, read_manifest
+from ich_study.datasets import load_splits, patient_labels, read_manifest, read_slice_labels
 
 def subset(data_dir: Path, out: Path, fraction: float, seed: int = 0) -> pd.DataFrame:
-    manifest = read_manifest(data_dir)
+    manifest = read_manifest(data_dir, absolute=False)         # written back as it was, paths relative
     splits = load_splits(data_dir / "splits.csv", manifest)
-    labels = manifest.groupby("patient_id").label.max()
-    train = splits[splits.split == "train"].assign(label=lambda s: s.patient_id.map(labels))
+    train = splits[splits.split == "train"].assign(label=lambda s: s.patient_id.map(patient_labels(manifest)))
     kept = train.groupby("label", group_keys=False).sample(frac=fraction, random_state=seed).patient_id
     keep = set(kept) | set(splits.patient_id[splits.split != "train"])
     out.mkdir(parents=True, exist_ok=True)
     for name in ("images", "masks", "cache"):
         if not (out / name).exists(): (out / name).symlink_to((data_dir / name).resolve())
     shutil.copy(data_dir / "cohort.json", out / "cohort.json")
-    for name in ("manifest.csv", "splits.csv", "slice_labels.csv"):
-        table = pd.read_csv(data_dir / name, dtype={"patient_id": str, "case_id": str})
-        column = "patient_id" if "patient_id" in table.columns else "case_id"
-        ids = keep if column == "patient_id" else set(manifest.case_id[manifest.patient_id.isin(keep)])
-        write_csv(table[table[column].isin(ids)], out / name)
+    manifest = manifest[manifest.patient_id.isin(keep)]
+    slice_labels = read_slice_labels(data_dir)
+    write_csv(manifest, out / "manifest.csv")
+    write_csv(splits[splits.patient_id.isin(keep)], out / "splits.csv")
+    write_csv(slice_labels[slice_labels.case_id.isin(manifest.case_id)], out / "slice_labels.csv")
     return splits[splits.patient_id.isin(keep)]
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ usage: look_errors.py RUN_DIR OUT.png   (PROBE_DATA: the dataset folder)"""
 import os, sys
 import numpy as np, pandas as pd, SimpleITK as sitk, matplotlib
 matplotlib.use("Agg"); import matplotlib.pyplot as plt
-from ich_study.datasets import read_manifest, read_slice_labels
+from ich_study.datasets import read_manifest, read_slice_labels, resolve_image
 
 data_dir = os.environ.get("PROBE_DATA", "data/demo-cohort")
 run_dir, out = sys.argv[1], sys.argv[2]
@@ -22,7 +22,7 @@ for axis, row in zip(axes.flat, shown.itertuples()):
     image = sitk.GetArrayFromImage(sitk.ReadImage(case.image))[row.slice_index]
     axis.imshow(np.clip(image / 80, 0, 1), cmap="gray"); axis.axis("off")
     if row.label == 1:
-        mask = sitk.GetArrayFromImage(sitk.ReadImage(f"{data_dir}/{case['mask']}"))[row.slice_index]   # relative
+        mask = sitk.GetArrayFromImage(sitk.ReadImage(str(resolve_image(case["mask"], data_dir))))[row.slice_index]
         axis.contour(mask > 0, colors="r", linewidths=0.6)
     axis.set_title(f"{'ICH' if row.label else 'no ICH'}  p={row.probability:.2f}  z={row.slice_index / case.n_slices:.2f}"
                    f"  {row.lesion_mm2:.0f} mm2", fontsize=9)

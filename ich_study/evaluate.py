@@ -29,8 +29,8 @@ __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON
            'REPORT_FILES', 'paper_results_table', 'check_predictions', 'demo_predictions', 'split_rows',
            'results_table', 'comparisons_table', 'apply_operating_point', 'operating_point_table', 'subgroups_table',
            'timing_table', 'plot_roc_curves', 'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset',
-           'run_fold', 'normalise_runs', 'check_run_split', 'score_lstm_run', 'cnn_baselines', 'time_classification',
-           'example_slice_loader', 'evaluate_study']
+           'run_parameters', 'run_fold', 'normalise_runs', 'check_run_split', 'score_lstm_run', 'cnn_baselines',
+           'time_classification', 'example_slice_loader', 'evaluate_study']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -459,14 +459,18 @@ def read_dataset(data_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFram
     splits = pd.read_csv(data_dir / "splits.csv", dtype={"patient_id": str})
     return manifest, splits
 
+def run_parameters(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The training parameters a run folder's config.json records ({} when it has none)."""
+    config = Path(run_dir) / "config.json"
+    if not config.exists(): return {}
+    values = json.loads(config.read_text())
+    return values.get("parameters", values)
+
 def run_fold(run_dir: str | os.PathLike, position: int, count: int) -> int:
     """The cross-validation fold of a run folder (-1 for holdout): config.json, else a -fold{k} suffix."""
     run_dir = Path(run_dir)
-    config = run_dir / "config.json"
-    if config.exists():
-        values = json.loads(config.read_text())
-        values = values.get("parameters", values)
-        if "fold" in values and values["fold"] is not None: return int(values["fold"])
+    values = run_parameters(run_dir)
+    if "fold" in values and values["fold"] is not None: return int(values["fold"])
     match = re.search(r"-fold(\d+)$", run_dir.name)
     if match: return int(match.group(1))
     if count > 1: raise ConfigError(f"{run_dir}: one of {count} fold runs, but neither config.json nor its name says which fold")
@@ -487,9 +491,11 @@ def _preprocess_config(checkpoint: Mapping[str, Any]):
     from ich_study.preprocess import PreprocessConfig
     return PreprocessConfig.from_dict(checkpoint["preprocess"])
 
-def _fold_manifest(manifest: pd.DataFrame, splits: pd.DataFrame, fold: int) -> pd.DataFrame:
+def _fold_manifest(manifest: pd.DataFrame, splits: pd.DataFrame, fold: int, run_dir: str | os.PathLike) -> pd.DataFrame:
+    """The manifest split as ich_study.train split it for this run (its fold and validation fraction)."""
     from ich_study.datasets import assign_split
-    return assign_split(manifest, splits, fold=None if fold < 0 else fold)   # as ich_study.train does
+    val_fraction = float(run_parameters(run_dir).get("val_fraction", 0.1))   # runs made before it was a parameter: 0.1
+    return assign_split(manifest, splits, fold=None if fold < 0 else fold, val_fraction=val_fraction)
 
 def check_run_split(run_dir: str | os.PathLike, rows: pd.DataFrame) -> None:
     """ConfigError unless the run's own validation cases (predictions_val.csv) are validation cases here."""
@@ -627,7 +633,7 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
     for experiment, folders in runs.items():
         for position, run_dir in enumerate(folders):
             fold = run_fold(run_dir, position, len(folders))
-            rows = _fold_manifest(manifest, splits, fold)
+            rows = _fold_manifest(manifest, splits, fold, run_dir)
             check_run_split(run_dir, rows)
             if experiment == "cnn":
                 for name, table in cnn_baselines(run_dir, rows[rows.split.isin(["train", "val", "test"])],
@@ -641,7 +647,7 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
     if scan_models and n_timing > 0:        # time the full model (else the last scan-level model)
         timed = PRIMARY_EXPERIMENT if PRIMARY_EXPERIMENT in runs else scan_models[-1]
         run_dir = runs[timed][0]
-        rows = _fold_manifest(manifest, splits, run_fold(run_dir, 0, len(runs[timed])))
+        rows = _fold_manifest(manifest, splits, run_fold(run_dir, 0, len(runs[timed])), run_dir)
         timings = time_classification(run_dir, rows[rows.split == "test"], device, timed, n_timing)
     record = {"command": command or " ".join(sys.argv), "data_dir": str(Path(data_dir).resolve()),
               "runs": {e: [str(f) for f in folders] for e, folders in runs.items()}}

@@ -49,6 +49,7 @@ class TrainConfig:
     data_dir: str = ""                    # dataset folder: manifest.csv, splits.csv, slice_labels.csv
     runs_dir: str = "runs"
     fold: int = -1                        # -1: holdout split; k: cross-validation fold k
+    val_fraction: float = 0.1             # cross-validation: share of a fold's non-test patients that validate
     init_checkpoint: str = ""             # best.pt of the previous stage (lstm: cnn, e2e: lstm); cnn: optional, to fine-tune
     windows: Sequence[Sequence[float]] = ((40.0, 80.0),)   # (level_hu, width_hu) per channel
     matrix: int | None = 256              # in-plane size fed to the network (None: keep)
@@ -88,6 +89,7 @@ class TrainConfig:
         if config.lstm_layers not in (1, 2, 3): raise ConfigError(f"lstm_layers must be 1, 2 or 3, not {config.lstm_layers}")
         if not config.experiment or "/" in config.experiment: raise ConfigError(f"experiment name {config.experiment!r} is not a folder name")
         if not 0 < config.target_sensitivity <= 1: raise ConfigError("target_sensitivity must be in (0, 1]")
+        if not 0 < config.val_fraction < 1: raise ConfigError(f"val_fraction must be in (0, 1), not {config.val_fraction}")
         if not config.min_lesion_mm2 >= 0: raise ConfigError(f"min_lesion_mm2 must be 0 or more, not {config.min_lesion_mm2}")
         if config.cnn_selection not in ("accuracy", "auc"):
             raise ConfigError(f"cnn_selection must be 'accuracy' or 'auc', not {config.cnn_selection!r}")
@@ -230,7 +232,8 @@ def run_tables(config: TrainConfig) -> dict[str, pd.DataFrame]:
         raise ConfigError(f"data_dir {str(data_dir)!r}: no manifest.csv (build one with ich-synth or ich-prepare)")
     manifest = read_manifest(data_dir)                       # image paths made absolute
     splits = load_or_make_splits(manifest, data_dir / "splits.csv")
-    manifest = assign_split(manifest, splits, fold=None if config.fold < 0 else config.fold)
+    manifest = assign_split(manifest, splits, fold=None if config.fold < 0 else config.fold,
+                            val_fraction=config.val_fraction)
     tables = {"train": manifest[manifest["split"] == "train"].reset_index(drop=True),
               "val": manifest[manifest["split"] == "val"].reset_index(drop=True)}
     if config.stage == "cnn":

@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ich-study-installed
 PROFILE ?= demo
+# the CT-ICH scans for reproduce-ct-ich: make reproduce-ct-ich CT_ICH=/path/to/ct-ich
+CT_ICH ?= ../shared/data/ct-ich
 export PYTHONHASHSEED := 0
 # UTF-8 whatever the locale (CI may have none): progress bars and messages are Unicode
 export PYTHONUTF8 := 1
@@ -30,7 +32,7 @@ reproduce: setup
 	$(BIN)/ich-reproduce --profile $(PROFILE)
 
 reproduce-ct-ich: setup
-	$(BIN)/ich-reproduce --profile ct-ich --data ../shared/data/ct-ich
+	$(BIN)/ich-reproduce --profile ct-ich --data $(CT_ICH)
 
 lab: setup
 	$(BIN)/jupyter lab nbs/

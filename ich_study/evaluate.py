@@ -494,7 +494,8 @@ def _preprocess_config(checkpoint: Mapping[str, Any]):
 def _fold_manifest(manifest: pd.DataFrame, splits: pd.DataFrame, fold: int, run_dir: str | os.PathLike) -> pd.DataFrame:
     """The manifest split as ich_study.train split it for this run (its fold and validation fraction)."""
     from ich_study.datasets import assign_split
-    val_fraction = float(run_parameters(run_dir).get("val_fraction", 0.1))   # runs made before it was a parameter: 0.1
+    from ich_study.train import TrainConfig
+    val_fraction = float(run_parameters(run_dir).get("val_fraction", TrainConfig.val_fraction))   # older runs: the default
     return assign_split(manifest, splits, fold=None if fold < 0 else fold, val_fraction=val_fraction)
 
 def check_run_split(run_dir: str | os.PathLike, rows: pd.DataFrame) -> None:

@@ -453,11 +453,9 @@ def read_dataset(data_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFram
     data_dir = Path(data_dir)
     for name in ("manifest.csv", "splits.csv"):
         if not (data_dir / name).exists(): raise ConfigError(f"{data_dir / name}: missing (run ich-prepare or ich-synth)")
-    manifest = pd.read_csv(data_dir / "manifest.csv", dtype={"case_id": str, "patient_id": str, "subtypes": str},
-                           keep_default_na=False, na_values={"lesion_volume_ml": [""]})
-    manifest["image"] = [str(p if Path(p).is_absolute() else data_dir / p) for p in manifest.image]
-    splits = pd.read_csv(data_dir / "splits.csv", dtype={"patient_id": str})
-    return manifest, splits
+    from ich_study.datasets import load_splits, read_manifest
+    manifest = read_manifest(data_dir)
+    return manifest, load_splits(data_dir / "splits.csv", manifest)
 
 def run_parameters(run_dir: str | os.PathLike) -> dict[str, Any]:
     """The training parameters a run folder's config.json records ({} when it has none)."""

@@ -3,7 +3,7 @@ and the paired DeLong test between them (z and two-sided p, b against a), from
 reports/{study}/predictions/*.csv. The two must hold the same test scans with the same labels.
 
 usage: .venv/bin/python probes/compare_reports.py REPORT_A REPORT_B
-       e.g. reports/ct-ich /tmp/fresh22/reports/ct-ich (the committed report against another run)
+       e.g. reports/ct-ich reports/trials/ct-ich-matrix128 (the committed report against a trial)
 """
 import sys
 from pathlib import Path
@@ -13,7 +13,7 @@ import pandas as pd
 from ich_study.stats import delong_paired_test, roc_auc
 
 
-def test_predictions(report: Path, model: str) -> pd.DataFrame:
+def held_out_predictions(report: Path, model: str) -> pd.DataFrame:
     """One model's test rows of a report, indexed by case."""
     table = pd.read_csv(report / "predictions" / f"{model}.csv")
     return table[table.split == "test"].set_index("case_id").sort_index()
@@ -23,7 +23,7 @@ if __name__ == "__main__":
     if len(sys.argv) != 3: sys.exit(__doc__)
     report_a, report_b = map(Path, sys.argv[1:])
     for path in sorted(report_a.glob("predictions/*.csv")):
-        a, b = test_predictions(report_a, path.stem), test_predictions(report_b, path.stem)
+        a, b = held_out_predictions(report_a, path.stem), held_out_predictions(report_b, path.stem)
         if not a.index.equals(b.index) or not a.label.equals(b.label):
             sys.exit(f"{path.stem}: the two reports do not hold the same test scans with the same labels")
         z, p = delong_paired_test(a.label, b.probability, a.probability)

@@ -19,10 +19,9 @@ from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 
 from ich_study.datasets import assign_split, load_splits, read_manifest
+from ich_study.evaluate import VOLUME_BINS_ML
 from ich_study.io import read_scan
 from ich_study.synthetic import estimate_cranial_cavity
-
-VOLUME_GROUPS = [(0, 1), (1, 5), (5, 15), (15, 30), (30, np.inf)]
 
 def largest_blood_region(volume_hu: np.ndarray, blood_hu=(55, 95), sigma_voxels: float = 1.0) -> int:
     """Voxels of the largest connected region of smoothed blood-range values inside the cavity."""
@@ -43,10 +42,10 @@ def main(dataset_dir: str = "data/demo-cohort", out_csv: str | None = None) -> N
         print(f"  {split}: {roc_auc_score(rows.label, rows.largest_region):.3f} ({len(rows)} scans)")
     negatives = table[table.label == 0]
     print("  by bleed volume, positives of all splits against all negatives:")
-    for low, high in VOLUME_GROUPS:
+    for low, high in zip(VOLUME_BINS_ML[:-1], VOLUME_BINS_ML[1:]):       # the report's volume groups
         group = table[(table.label == 1) & (table.lesion_volume_ml >= low) & (table.lesion_volume_ml < high)]
         rows = pd.concat([group, negatives])
-        print(f"    {low}-{high} mL: {roc_auc_score(rows.label, rows.largest_region):.3f} ({len(group)} scans)")
+        print(f"    {low:g}-{high:g} mL: {roc_auc_score(rows.label, rows.largest_region):.3f} ({len(group)} scans)")
     test_volumes = table.loc[(table.split == "test") & (table.label == 1), "lesion_volume_ml"]
     print(f"ceiling on the test split ({len(test_volumes)} positive scans): every bleed >= V mL ranked above "
           "every negative, smaller ones at chance")

@@ -146,6 +146,7 @@ class ICHNet(nn.Module):
         self.head = nn.Linear(hidden_size, 2)
         nn.init.xavier_uniform_(self.head.weight); nn.init.zeros_(self.head.bias)
         self.cnn_frozen = False
+        self.cnn_dropout = False      # dropout in the CNN belongs to pre-training: see use_cnn_dropout
         self.configure(precision, channels_last, checkpoint_chunk, inference_chunk)
 
     def configure(self, precision: str | None = None, channels_last: bool | None = None,
@@ -174,9 +175,18 @@ class ICHNet(nn.Module):
         if frozen: self.cnn.eval()
         return self
 
+    def use_cnn_dropout(self, on: bool = True) -> "ICHNet":
+        """Whether the CNN's dropout is active in training mode: on for pre-training (stage 1), off
+        (the default) when the full model trains; eval mode never drops anything."""
+        self.cnn_dropout = on
+        return self.train(self.training)
+
     def train(self, mode: bool = True) -> "ICHNet":
         super().train(mode)
         if self.cnn_frozen: self.cnn.eval()
+        elif not self.cnn_dropout:
+            for module in self.cnn.modules():
+                if isinstance(module, nn.Dropout): module.eval()
         return self
 
     def _cnn(self, images: torch.Tensor, head: bool = False) -> torch.Tensor:

@@ -155,6 +155,7 @@ def initial_model(config: TrainConfig, in_channels: int) -> ICHNet:
     architecture = _architecture(config, in_channels)
     model = ICHNet(**architecture, precision=config.precision, channels_last=config.channels_last,
                    checkpoint_chunk=config.checkpoint_chunk or None)
+    model.use_cnn_dropout(config.stage == "cnn")     # the paper's dropout is part of pre-training only
     previous = STAGE_DEFAULTS[config.stage][3]
     if config.stage == "cnn" and config.init_checkpoint: previous = "cnn"   # fine-tune a pre-trained slice CNN
     if previous is None:

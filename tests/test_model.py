@@ -101,6 +101,24 @@ def test_frozen_cnn_gets_no_gradient_in_lstm_stage_and_does_end_to_end():
     assert model.cnn.training
 
 
+def test_cnn_dropout_only_where_switched_on():
+    """Training mode drops CNN features only with use_cnn_dropout (pre-training); the full model's
+    training passes are then deterministic, so stage 3 reads the features stage 2 was trained on."""
+    model = tiny().configure(precision="float32").train()
+    slices = torch.rand(6, 1, 32, 32)
+    torch.manual_seed(0); first = model._cnn(slices)
+    torch.manual_seed(1); second = model._cnn(slices)
+    assert torch.equal(first, second)
+    assert not any(m.training for m in model.cnn.modules() if isinstance(m, torch.nn.Dropout))
+    assert model.cnn.features.training                  # only dropout is affected
+    model.use_cnn_dropout(True)
+    torch.manual_seed(1); dropped = model._cnn(slices)
+    assert not torch.equal(first, dropped)
+    model.eval()
+    assert torch.equal(model._cnn(slices), first)       # eval mode never drops
+    model.train().use_cnn_dropout(False)
+    assert torch.equal(model._cnn(slices), first)
+
 def test_bf16_agrees_with_float32():
     torch.manual_seed(0)
     model = tiny().eval()

@@ -122,6 +122,12 @@ def test_each_stage_refuses_a_wrong_checkpoint(tmp_path):
     assert initial_model(replace(lstm_config, init_checkpoint=str(cnn)), 1).cnn_frozen
     initial_model(replace(e2e_config, init_checkpoint=str(lstm)), 1)
     assert not initial_model(TrainConfig(stage="cnn", init_checkpoint=str(cnn), **TINY), 1).cnn_frozen
+    # dropout in the CNN is part of pre-training only (the paper's stage 1)
+    assert initial_model(TrainConfig(stage="cnn", **TINY), 1).cnn_dropout
+    for config in (replace(lstm_config, init_checkpoint=str(cnn)), replace(e2e_config, init_checkpoint=str(lstm)),
+                   TrainConfig(stage="scratch", **TINY)):
+        model = initial_model(config, 1).train()
+        assert not model.cnn_dropout and not any(m.training for m in model.modules() if isinstance(m, torch.nn.Dropout))
     cases = [
         (replace(lstm_config, init_checkpoint=str(tmp_path / "missing.pt")), CheckpointError, "no such checkpoint"),
         (replace(lstm_config, init_checkpoint=""), CheckpointError, "set init_checkpoint"),

@@ -3,7 +3,7 @@ and the paired DeLong test between them (z and two-sided p, b against a), from
 reports/{study}/predictions/*.csv. The two must hold the same test scans with the same labels.
 
 usage: .venv/bin/python probes/compare_reports.py REPORT_A REPORT_B
-       e.g. reports/ct-ich reports/trials/ct-ich-matrix128 (the committed report against a trial)
+       e.g. reports/ct-ich and reports/trials/ct-ich-matrix128 (see that trial's README)
 """
 import sys
 from pathlib import Path

@@ -176,8 +176,8 @@ class ICHNet(nn.Module):
         return self
 
     def use_cnn_dropout(self, on: bool = True) -> "ICHNet":
-        """Whether the CNN's dropout is active in training mode: on for pre-training (stage 1), off
-        (the default) when the full model trains; eval mode never drops anything."""
+        """Switch the CNN's dropout in training mode on (pre-training, stage 1) or off (the default,
+        when the full model trains); eval mode never drops anything."""
         self.cnn_dropout = on
         return self.train(self.training)
 

@@ -119,6 +119,7 @@ def test_cnn_dropout_only_where_switched_on():
     model.train().use_cnn_dropout(False)
     assert torch.equal(model._cnn(slices), first)
 
+
 def test_bf16_agrees_with_float32():
     torch.manual_seed(0)
     model = tiny().eval()

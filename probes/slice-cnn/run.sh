@@ -76,3 +76,15 @@ done
 # The committed CNN's most confident errors on its 500 validation slices, drawn from its predictions_val.csv
 # (no network is run; run on /tmp/fresh7's runs/demo/cnn, the CNN of the committed report):
 $py $here/look_errors.py runs/demo/cnn $PROBE_OUT/errors.png
+# 2026-12-02: does the 2x2 max filter hide the bleeds against the skull (it widens the bright rim inside the
+# skull)? The committed pre-training (1,500 batches, 64 x 64) with the max filter and with antialiased bilinear
+# resizing from 128 instead (max_filter none, matrix 64), each scored by ../near_bone.py (its part 1: slice AUC
+# for the positive slices whose blood is less / at least 25% within 2 voxels of bone). Run on /tmp/fresh31, the
+# clone behind reports/demo (5.7 min in all).
+for filter in 2x2 none; do
+  .venv/bin/papermill nbs/train.ipynb $PROBE_OUT/cnn-$filter.ipynb -p stage cnn -p experiment cnn-64-$filter \
+    -p data_dir $PROBE_DATA -p runs_dir $runs -p matrix 64 -p max_filter $filter -p base_width 16 \
+    -p n_samples 37500 -p eval_interval 250 -p n_val_slices 500 -p min_lesion_mm2 30 -p precision bf16 \
+    -p threads 2 -y 'windows: [[40, 80]]' --no-progress-bar
+  for checkpoint in best last; do $py probes/near_bone.py $PROBE_DATA reports/demo $runs/cnn-64-$filter/$checkpoint.pt; done
+done

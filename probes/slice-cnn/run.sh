@@ -88,3 +88,13 @@ for filter in 2x2 none; do
     -p threads 2 -y 'windows: [[40, 80]]' --no-progress-bar
   for checkpoint in best last; do $py probes/near_bone.py $PROBE_DATA reports/demo $runs/cnn-64-$filter/$checkpoint.pt; done
 done
+# The same for two of the window probes above, rerun and scored by ../near_bone.py: brain + bone and brain + a
+# subdural window (75/215), 1,500 batches each (5.9 min in all, on /tmp/fresh31).
+for spec in "bbone|[[40, 80], [600, 2800]]" "bsd|[[40, 80], [75, 215]]"; do
+  name=${spec%%|*}; windows=${spec#*|}
+  .venv/bin/papermill nbs/train.ipynb $PROBE_OUT/cnn-$name.ipynb -p stage cnn -p experiment cnn-64-$name \
+    -p data_dir $PROBE_DATA -p runs_dir $runs -p matrix 64 -p max_filter 2x2 -p base_width 16 \
+    -p n_samples 37500 -p eval_interval 250 -p n_val_slices 500 -p min_lesion_mm2 30 -p precision bf16 \
+    -p threads 2 -y "windows: $windows" --no-progress-bar
+  for checkpoint in best last; do $py probes/near_bone.py $PROBE_DATA reports/demo $runs/cnn-64-$name/$checkpoint.pt; done
+done

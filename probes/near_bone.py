@@ -14,8 +14,9 @@ labelled blood that is near bone.
    3.4 mm inside the skull whose 3x3-smoothed HU is >= 55 (blood-like), with the generator's
    beam hardening and cupping as they are, and with each switched off.
 
-Run on 2026-12-02 on /tmp/fresh31 (the `make reproduce` at dec4877 behind reports/demo; 26 s): its
-numbers are the README's (Results so far, "Where the misses lie").
+Run on 2026-12-02 on /tmp/fresh38 (the `make reproduce` at 9559704 behind reports/demo, brain and bone
+windows; 32 s) and before that on /tmp/fresh31 (at dec4877, the brain window alone): their numbers are
+the README's (Results so far, "Where the misses lie", and What was tried).
 
 usage: .venv/bin/python probes/near_bone.py [DATA_DIR] [REPORT_DIR] [CHECKPOINT]
        (defaults data/demo-cohort, reports/demo, runs/demo/cnn/best.pt)

@@ -3,8 +3,8 @@
 A bleed voxel is "near bone" when it lies within 2 voxels (about 3.4 mm at the cohort's 128 x 128
 grid) of a voxel above 300 HU. For every positive scan of validation and test, the share of its
 labelled blood that is near bone.
-1. Slices (validation only), with the slice CNN given as CHECKPOINT (the one stages 2 and 3 read):
-   its slice ROC AUC for the positive slices whose blood is less / at least 25% near bone, each
+1. Slices (validation only), for each slice CNN given as CHECKPOINT (by default the one stages 2 and
+   3 read): its slice ROC AUC for the positive slices whose blood is less / at least 25% near bone, each
    against all negative validation slices, overall and for slices with at least 20 bright pixels
    (3x3-smoothed HU >= 55 inside the mask, 128 grid).
 2. Scans (test, from the report's predictions/*.csv): each model's ROC AUC for the positive test
@@ -18,7 +18,7 @@ Run on 2026-12-02 on /tmp/fresh38 (the `make reproduce` at 9559704 behind report
 windows; 32 s) and before that on /tmp/fresh31 (at dec4877, the brain window alone): their numbers are
 the README's (Results so far, "Where the misses lie", and What was tried).
 
-usage: .venv/bin/python probes/near_bone.py [DATA_DIR] [REPORT_DIR] [CHECKPOINT]
+usage: .venv/bin/python probes/near_bone.py [DATA_DIR] [REPORT_DIR] [CHECKPOINT ...]
        (defaults data/demo-cohort, reports/demo, runs/demo/cnn/best.pt)
 """
 import sys
@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 from scipy import ndimage
-from sklearn.metrics import roc_auc_score
 
 import ich_study.synthetic as synthetic
 import ich_study.train as T
 from ich_study.core import set_torch_threads
 from ich_study.datasets import assign_split, load_splits, read_manifest
 from ich_study.preprocess import PreprocessConfig, SliceDataset
+from ich_study.stats import roc_auc
 
 BONE_HU, NEAR_VOXELS, BRIGHT_HU = 300, 2, 55
 
@@ -46,7 +46,7 @@ def near_bone(volume_hu: np.ndarray) -> np.ndarray:
 
 def against_negatives(positives: pd.Series, negatives: pd.Series) -> str:
     if not len(positives): return "   -  "
-    return f"{roc_auc_score([1] * len(positives) + [0] * len(negatives), [*positives, *negatives]):.3f}"
+    return f"{roc_auc([1] * len(positives) + [0] * len(negatives), [*positives, *negatives]):.3f}"
 
 def measure_positives(data_dir: str, manifest: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per positive val/test scan: share of blood near bone; per positive slice: that share and bright pixels."""
@@ -64,17 +64,15 @@ def measure_positives(data_dir: str, manifest: pd.DataFrame) -> tuple[pd.DataFra
 
 def slice_part(data_dir: str, checkpoint_path: str, slices: pd.DataFrame) -> None:
     checkpoint = T.load_checkpoint(checkpoint_path)
-    model, preprocess = T.model_from_checkpoint(checkpoint), checkpoint["preprocess"]
+    model = T.model_from_checkpoint(checkpoint)
     table = T.run_tables(T.TrainConfig(stage="cnn", data_dir=data_dir).resolved())["val_slices"]
-    dataset = SliceDataset(table, PreprocessConfig(windows=tuple(tuple(w) for w in preprocess["windows"]),
-                                                   max_filter=preprocess["max_filter"], matrix=preprocess["matrix"]),
-                           cache_dir=f"{data_dir}/cache")
+    dataset = SliceDataset(table, PreprocessConfig.from_dict(checkpoint["preprocess"]), cache_dir=f"{data_dir}/cache")
     predictions = T.predict_slices(model, dataset, np.arange(len(dataset)), "cpu", 50, False)
     predictions = predictions.merge(slices, on=["case_id", "slice_index"], how="left")
     negatives = predictions.loc[predictions.label == 0, "probability"]
     positives = predictions[predictions.label == 1]
     print(f"1. slice CNN {checkpoint_path}, validation slices: {len(negatives)} negative, {len(positives)} positive, "
-          f"slice AUC {roc_auc_score(predictions.label, predictions.probability):.3f}")
+          f"slice AUC {roc_auc(predictions.label, predictions.probability):.3f}")
     for name, group in [("blood < 25% near bone ", positives[positives.near_bone < 0.25]),
                         ("blood >= 25% near bone", positives[positives.near_bone >= 0.25])]:
         visible = group[group.bright_px >= 20]
@@ -111,8 +109,7 @@ def rim_part(n_heads: int = 10) -> None:
                 switched_off[:] = off
                 volume = synthetic.generate_case(index, 0, positive=False)[0].astype(np.float32)
                 if rim is None:                     # the rim of the head as generated, for every variant
-                    bone = volume > BONE_HU
-                    inside = np.stack([ndimage.binary_fill_holes(k) & ~k for k in bone])
+                    inside = synthetic.estimate_cranial_cavity(volume, BONE_HU, erosion_voxels=0)
                     depth = np.stack([ndimage.distance_transform_edt(k) for k in inside])
                     rim = inside & (depth <= NEAR_VOXELS)
                 smoothed = ndimage.uniform_filter(volume, size=(1, 3, 3))
@@ -123,13 +120,12 @@ def rim_part(n_heads: int = 10) -> None:
           f"share at >= {BRIGHT_HU} HU (3x3-smoothed):")
     for name, values in shares.items(): print(f"   {name:18s} {np.mean(values):.3f}")
 
-def main(data_dir: str = "data/demo-cohort", report_dir: str = "reports/demo",
-         checkpoint_path: str = "runs/demo/cnn/best.pt") -> None:
+def main(data_dir: str = "data/demo-cohort", report_dir: str = "reports/demo", *checkpoint_paths: str) -> None:
     set_torch_threads(2)
     manifest = read_manifest(data_dir)
     manifest = assign_split(manifest, load_splits(Path(data_dir) / "splits.csv", manifest))
     scans, slices = measure_positives(data_dir, manifest)
-    slice_part(data_dir, checkpoint_path, slices)
+    for checkpoint_path in checkpoint_paths or ["runs/demo/cnn/best.pt"]: slice_part(data_dir, checkpoint_path, slices)
     scan_part(report_dir, scans)
     rim_part()
 

@@ -54,9 +54,9 @@ $py $here/sliceauc.py $runs/cnn-64-lesion30-12000/best.pt $runs/cnn-64-lesion30-
 $py $here/evalck.py $runs/cnn-64-lesion30-12000/best.pt,$runs/cnn-64-lesion30-12000/last.pt
 # Session of 2026-11-29 evening. pretrain64 NAME DATA WINDOWS: the committed 64 x 64 pre-training (1,500 batches,
 # min_lesion_mm2 30) as experiment cnn-64-lesion30-NAME, then its slice AUC on all validation slices.
-pretrain64() {
+pretrain64() {   # an optional 4th argument replaces the 2x2 max filter ('none': antialiased resizing to 64)
   .venv/bin/papermill nbs/train.ipynb $PROBE_OUT/cnn64-$1.ipynb -p stage cnn -p experiment cnn-64-lesion30-$1 \
-    -p data_dir $2 -p runs_dir $runs -p matrix 64 -p max_filter 2x2 -p base_width 16 -p n_samples 37500 \
+    -p data_dir $2 -p runs_dir $runs -p matrix 64 -p max_filter ${4:-2x2} -p base_width 16 -p n_samples 37500 \
     -p eval_interval 250 -p n_val_slices 500 -p min_lesion_mm2 30 -p precision bf16 -p threads 2 \
     -y "windows: $3" --no-progress-bar
   $py $here/sliceauc.py $runs/cnn-64-lesion30-$1/best.pt $runs/cnn-64-lesion30-$1/last.pt
@@ -76,25 +76,14 @@ done
 # The committed CNN's most confident errors on its 500 validation slices, drawn from its predictions_val.csv
 # (no network is run; run on /tmp/fresh7's runs/demo/cnn, the CNN of the committed report):
 $py $here/look_errors.py runs/demo/cnn $PROBE_OUT/errors.png
-# 2026-12-02: does the 2x2 max filter hide the bleeds against the skull (it widens the bright rim inside the
-# skull)? The committed pre-training (1,500 batches, 64 x 64) with the max filter and with antialiased bilinear
-# resizing from 128 instead (max_filter none, matrix 64), each scored by ../near_bone.py (its part 1: slice AUC
-# for the positive slices whose blood is less / at least 25% within 2 voxels of bone). Run on /tmp/fresh31, the
-# clone behind reports/demo (5.7 min in all).
-for filter in 2x2 none; do
-  .venv/bin/papermill nbs/train.ipynb $PROBE_OUT/cnn-$filter.ipynb -p stage cnn -p experiment cnn-64-$filter \
-    -p data_dir $PROBE_DATA -p runs_dir $runs -p matrix 64 -p max_filter $filter -p base_width 16 \
-    -p n_samples 37500 -p eval_interval 250 -p n_val_slices 500 -p min_lesion_mm2 30 -p precision bf16 \
-    -p threads 2 -y 'windows: [[40, 80]]' --no-progress-bar
-  for checkpoint in best last; do $py probes/near_bone.py $PROBE_DATA reports/demo $runs/cnn-64-$filter/$checkpoint.pt; done
-done
-# The same for two of the window probes above, rerun and scored by ../near_bone.py: brain + bone and brain + a
-# subdural window (75/215), 1,500 batches each (5.9 min in all, on /tmp/fresh31).
-for spec in "bbone|[[40, 80], [600, 2800]]" "bsd|[[40, 80], [75, 215]]"; do
-  name=${spec%%|*}; windows=${spec#*|}
-  .venv/bin/papermill nbs/train.ipynb $PROBE_OUT/cnn-$name.ipynb -p stage cnn -p experiment cnn-64-$name \
-    -p data_dir $PROBE_DATA -p runs_dir $runs -p matrix 64 -p max_filter 2x2 -p base_width 16 \
-    -p n_samples 37500 -p eval_interval 250 -p n_val_slices 500 -p min_lesion_mm2 30 -p precision bf16 \
-    -p threads 2 -y "windows: $windows" --no-progress-bar
-  for checkpoint in best last; do $py probes/near_bone.py $PROBE_DATA reports/demo $runs/cnn-64-$name/$checkpoint.pt; done
-done
+# 2026-12-02: do the 2x2 max filter (it widens the bright rim inside the skull) or the windows decide how the
+# CNN scores bleeds against the skull? ../near_bone.py (part 1: slice AUC for the positive slices whose blood is
+# less / at least 25% within 2 voxels of bone) on the brain-window run above (cnn-64-lesion30), on antialiased
+# resizing from 128 instead of the max filter, on brain + bone (the run above) and on brain + a subdural window
+# 75/215 (the window of ../draw_rim_bleeds.py; the probe above used 80/200). Run on /tmp/fresh31, the clone
+# behind reports/demo then, as separately named runs of these same settings (runs/probe-filter/cnn-64-{2x2,
+# none,bbone,bsd}; the 2x2 and bone runs repeated the slice AUCs above; 11.6 min in all).
+pretrain64 resize $PROBE_DATA "[[40, 80]]" none
+pretrain64 sd215 $PROBE_DATA "[[40, 80], [75, 215]]"
+$py probes/near_bone.py $PROBE_DATA reports/demo $(for name in "" -resize -bbone -sd215; do
+  echo $runs/cnn-64-lesion30$name/best.pt $runs/cnn-64-lesion30$name/last.pt; done)

@@ -28,8 +28,8 @@ from .preprocess import PreprocessConfig, SliceDataset, VolumeDataset, balanced_
 # %% auto #0
 __all__ = ['STAGES', 'STAGE_DEFAULTS', 'CHECKPOINT_FORMAT', 'RUNTIME_FIELDS', 'TrainConfig', 'save_checkpoint', 'load_checkpoint',
            'model_from_checkpoint', 'initial_model', 'optimizer_for', 'stage_logits', 'train_step', 'toy_volumes',
-           'run_tables', 'training_draws', 'predict_scans', 'predict_slices', 'safe_auc', 'plot_learning_curves',
-           'train_stage']
+           'run_tables', 'training_draws', 'predict_scans', 'predict_slices', 'safe_auc', 'weight_average',
+           'plot_learning_curves', 'train_stage']
 
 # %% ../nbs/06_train.ipynb #1eb7ffdf
 STAGES = ("cnn", "lstm", "e2e", "scratch")
@@ -62,6 +62,7 @@ class TrainConfig:
     n_val_slices: int = 500               # cnn stage: random validation slices for selection
     min_lesion_mm2: float = 0.0           # cnn stage: leave out positive slices with less bleed (needs slice_labels.lesion_mm2)
     cnn_selection: str = "accuracy"       # cnn stage: checkpoint chosen by validation 'accuracy' at 0.5 (the paper's) or slice ROC 'auc'
+    ema_decay: float = 0.0                # >0: validate and save an exponential moving average of the weights (e.g. 0.999); 0: the weights as trained (the paper's)
     batch_slices: int = 25                # cnn stage batch size (scans are always one at a time)
     lr: float = 0.0                       # 0 -> stage default
     seed: int = 0
@@ -93,6 +94,7 @@ class TrainConfig:
         if not config.min_lesion_mm2 >= 0: raise ConfigError(f"min_lesion_mm2 must be 0 or more, not {config.min_lesion_mm2}")
         if config.cnn_selection not in ("accuracy", "auc"):
             raise ConfigError(f"cnn_selection must be 'accuracy' or 'auc', not {config.cnn_selection!r}")
+        if not 0 <= config.ema_decay < 1: raise ConfigError(f"ema_decay must be in [0, 1), not {config.ema_decay}")
         try: resolve_precision(config.precision, "cpu")
         except ValueError as exc: raise ConfigError(str(exc)) from exc
         return config
@@ -294,6 +296,14 @@ def safe_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
     labels = np.asarray(labels)
     return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else float("nan")
 
+# %% ../nbs/06_train.ipynb #5e1a7c21
+def weight_average(model: ICHNet, decay: float) -> torch.optim.swa_utils.AveragedModel | None:
+    """An exponential moving average of `model`'s weights and buffers with `decay` (None when `decay`
+    is 0); call `.update_parameters(model)` after each optimiser step, read the average from `.module`."""
+    if not decay: return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
 # %% ../nbs/06_train.ipynb #66db0c8b
 RUNTIME_FIELDS = ("device", "num_workers", "stop_after_steps", "cache_dir", "precision", "checkpoint_chunk", "channels_last")
 
@@ -368,10 +378,12 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
 
     model = initial_model(config, in_channels).to(device)
     optimizer = optimizer_for(model, stage, config.lr)
+    averaged = weight_average(model, config.ema_decay)
     step, best_metric, history, losses = 0, -math.inf, [], []
     if resume is not None:
         model.load_state_dict(resume["model_state"])
         optimizer.load_state_dict(resume["optimizer_state"])
+        if averaged is not None: averaged.load_state_dict(resume["averaged_state"])
         step, best_metric, history = resume["step"], resume["best_metric"], resume["metrics"]
         losses = list(resume.get("pending_losses", []))
     # the DataLoader draws a base seed from torch's generator when its iterator starts: start it
@@ -384,11 +396,13 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
             "architecture": model.architecture, "preprocess": asdict(preprocess), "config": config_dict,
             "metric_name": metric_name}
 
+    evaluated = model if averaged is None else averaged.module      # what is validated and saved as best.pt
+
     def validate() -> tuple[float, pd.DataFrame]:
         if stage == "cnn":
-            predictions = predict_slices(model, val_set, val_indices, device, config.batch_size, progress)
+            predictions = predict_slices(evaluated, val_set, val_indices, device, config.batch_size, progress)
         else:
-            predictions = predict_scans(model, tables["val"], preprocess, cache_dir, device, progress, reader)
+            predictions = predict_scans(evaluated, tables["val"], preprocess, cache_dir, device, progress, reader)
         if metric_name == "accuracy":
             metric = float(((predictions["probability"] >= 0.5) == (predictions["label"] == 1)).mean())
         else:
@@ -399,7 +413,8 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
     def save_last(pending: list[float]) -> None:
         save_checkpoint({**base, "model_state": model.state_dict(), "step": step, "best_metric": best_metric,
                          "optimizer_state": optimizer.state_dict(), "rng_state": _rng_state(),
-                         "metrics": history, "pending_losses": pending}, last_path)
+                         "metrics": history, "pending_losses": pending,
+                         **({} if averaged is None else {"averaged_state": averaged.state_dict()})}, last_path)
 
     seconds, started_step = time.perf_counter(), step
     bar = tqdm(total=config.total_steps, initial=step, desc=f"{config.experiment} ({stage})", disable=not progress)
@@ -407,6 +422,7 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
         for batch in batches:
             inputs = (batch["image"] if stage == "cnn" else batch["volume"]).to(device)
             losses.append(train_step(model, optimizer, stage, inputs, batch["label"].to(device)))
+            if averaged is not None: averaged.update_parameters(model)
             step += 1
             bar.update(1); bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
             if step % config.eval_interval == 0 or step == config.total_steps:
@@ -422,7 +438,7 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
                                                              config.target_sensitivity)
                         operating_point = {"threshold": threshold, "target_sensitivity": config.target_sensitivity,
                                            "chosen_on": "validation"}
-                    save_checkpoint({**base, "model_state": model.state_dict(), "step": step,
+                    save_checkpoint({**base, "model_state": evaluated.state_dict(), "step": step,
                                      "best_metric": metric, "operating_point": operating_point}, best_path)
                     write_csv(predictions, run_dir / "predictions_val.csv")
                 save_last([])

@@ -100,6 +100,29 @@ def test_resume_continues_the_same_run(cohort, tmp_path):
         train_stage(replace(base, n_samples=8), progress=False)
 
 
+
+def test_weight_average_is_validated_saved_and_resumed(cohort, tmp_path):
+    base = TrainConfig(stage="cnn", experiment="whole", data_dir=str(cohort), runs_dir=str(tmp_path),
+                       n_samples=100, eval_interval=4, ema_decay=0.5, cache_dir=str(tmp_path / "cache"), **TINY)
+    best = load_checkpoint(train_stage(base, progress=False))        # one validation, after the 4th step
+    last = load_checkpoint(tmp_path / "whole" / "last.pt")
+    assert best["step"] == last["step"] == 4
+    average = {k.removeprefix("module."): v for k, v in last["averaged_state"].items() if k.startswith("module.")}
+    assert average.keys() == best["model_state"].keys()
+    for key, value in best["model_state"].items():                   # best.pt holds the average ...
+        assert torch.equal(average[key], value), key
+    assert not all(torch.equal(last["model_state"][k], v) for k, v in best["model_state"].items())  # ... not the weights
+    model_from_checkpoint(best)
+    # an interrupted run continues the same average
+    interrupted = replace(base, experiment="interrupted", stop_after_steps=2)
+    train_stage(interrupted, progress=False)
+    train_stage(replace(interrupted, stop_after_steps=0), progress=False)
+    resumed = load_checkpoint(tmp_path / "interrupted" / "last.pt")
+    for key, value in last["averaged_state"].items():
+        torch.testing.assert_close(resumed["averaged_state"][key], value, rtol=0, atol=1e-6)
+    with pytest.raises(ConfigError, match="ema_decay"):
+        train_stage(replace(base, experiment="bad", ema_decay=-0.1), progress=False)
+
 def _fake_checkpoint(path: Path, stage: str, base_width: int = 4, windows=((40.0, 80.0),), in_channels: int = 1):
     config = TrainConfig(stage=stage, base_width=base_width, windows=windows, **{k: v for k, v in TINY.items()
                                                                                  if k != "base_width"})

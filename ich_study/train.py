@@ -308,6 +308,8 @@ def weight_average(model: ICHNet, decay: float) -> torch.optim.swa_utils.Average
 RUNTIME_FIELDS = ("device", "num_workers", "stop_after_steps", "cache_dir", "precision", "checkpoint_chunk", "channels_last")
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    # a field the recorded config predates counts at its default, which keeps the behaviour from before it existed
+    config = {**asdict(TrainConfig()), **config}
     return json.loads(json.dumps({k: v for k, v in config.items() if k not in RUNTIME_FIELDS}))
 
 def _rng_state() -> dict[str, Any]:
@@ -353,9 +355,9 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     resume = load_checkpoint(last_path) if last_path.exists() else None
     if resume is not None:
-        if _comparable(resume["config"]) != _comparable(config_dict):
-            changed = sorted(k for k in _comparable(config_dict)
-                             if _comparable(config_dict)[k] != _comparable(resume["config"]).get(k))
+        recorded, wanted = _comparable(resume["config"]), _comparable(config_dict)
+        if recorded != wanted:
+            changed = sorted(k for k in wanted if wanted[k] != recorded.get(k))
             raise ConfigError(f"{run_dir}: holds a run with another configuration (differs in {changed}); "
                               "use another experiment name or delete the folder (ich-reproduce --force does that)")
         if resume["step"] >= config.total_steps and best_path.exists(): return best_path
@@ -414,7 +416,7 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
         save_checkpoint({**base, "model_state": model.state_dict(), "step": step, "best_metric": best_metric,
                          "optimizer_state": optimizer.state_dict(), "rng_state": _rng_state(),
                          "metrics": history, "pending_losses": pending,
-                         **({} if averaged is None else {"averaged_state": averaged.state_dict()})}, last_path)
+                         "averaged_state": None if averaged is None else averaged.state_dict()}, last_path)
 
     seconds, started_step = time.perf_counter(), step
     bar = tqdm(total=config.total_steps, initial=step, desc=f"{config.experiment} ({stage})", disable=not progress)

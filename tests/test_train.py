@@ -98,6 +98,12 @@ def test_resume_continues_the_same_run(cohort, tmp_path):
     assert train_stage(base, progress=False) == whole
     with pytest.raises(ConfigError, match="another configuration"):
         train_stage(replace(base, n_samples=8), progress=False)
+    # a run recorded before a later field existed (here ema_decay) is still the same run
+    for name in ("last.pt", "best.pt"):
+        checkpoint = load_checkpoint(tmp_path / "whole" / name)
+        del checkpoint["config"]["ema_decay"]
+        save_checkpoint(checkpoint, tmp_path / "whole" / name)
+    assert train_stage(base, progress=False) == whole
 
 
 

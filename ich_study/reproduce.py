@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import json
 import shutil
 import sys
@@ -22,9 +24,10 @@ from .core import (ConfigError, ICHStudyError, atomic_write, load_profile, prove
                             repo_root, write_json)
 
 # %% auto #0
-__all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'DATA_SOURCES', 'Experiment', 'check_profile', 'stage_parameters',
-           'build_dataset', 'is_reusable', 'run_name', 'run_experiment', 'reproduce', 'reproduce_cli', 'predict_scan',
-           'predict_cli']
+__all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA_SOURCES', 'DATA_KEYS', 'SYNTHETIC_REQUIRED',
+           'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'Experiment', 'notebook_parameters', 'check_profile',
+           'stage_parameters', 'build_dataset', 'is_reusable', 'run_name', 'run_experiment', 'reproduce',
+           'reproduce_cli', 'predict_scan', 'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -47,22 +50,64 @@ PAPER_EXPERIMENTS: tuple[Experiment, ...] = (
 
 # %% ../nbs/09_reproduce.ipynb #509cb65e
 REQUIRED_PROFILE_TABLES = ("data", "train", "stages", "evaluate")
+PROFILE_KEYS = ("name", "description", "profile_path", *REQUIRED_PROFILE_TABLES)
 DATA_SOURCES = ("synthetic", "ct-ich", "rsna", "cq500", "folder")
+DATA_KEYS = ("source", "seed", "fractions", "n_folds", "cavity", "verify_scans",        # every source
+             "n_cases", "matrix", "slices", "positive_fraction", "workers")          # the synthetic cohort
+SYNTHETIC_REQUIRED = ("n_cases", "matrix", "slices", "positive_fraction", "seed")
+# papermill parameters that the chain sets itself, per experiment or from the command line
+CHAIN_TRAIN_PARAMETERS = ("stage", "experiment", "lstm_layers", "data_dir", "runs_dir", "fold",
+                          "init_checkpoint", "threads", "smoke_cases")
+CHAIN_EVALUATE_PARAMETERS = ("study", "data_dir", "runs", "report_dir")
+
+def notebook_parameters(notebook: str | Path) -> list[str]:
+    """The names a papermill notebook takes (its cell tagged `parameters`), e.g. 'train.ipynb' in nbs/."""
+    import papermill
+    path = Path(notebook) if Path(notebook).is_absolute() else repo_root() / "nbs" / notebook
+    return list(papermill.inspect_notebook(str(path)))
+
+def _check_keys(where: str, table: str, keys, allowed) -> None:
+    """Raise ConfigError for keys of `table` that nothing reads (a typo would otherwise be ignored)."""
+    unknown = [key for key in keys if key not in allowed]
+    if not unknown: return
+    described = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, list(allowed), n=1)
+        described.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise ConfigError(f"{where}: unknown key(s) in [{table}]: {', '.join(described)}; "
+                      f"known: {', '.join(sorted(allowed))}")
 
 def check_profile(profile: dict[str, Any]) -> dict[str, Any]:
-    """Validate a study profile's structure; raise ConfigError naming the file and the problem."""
+    """Validate a study profile before anything runs: its tables, every key (a misspelt one is an
+    error, not a silently used default) and every stage's training settings; raise ConfigError
+    naming the file, the table and the problem."""
+    from ich_study.train import TrainConfig
     where = profile.get("profile_path", "profile")
     missing = [table for table in REQUIRED_PROFILE_TABLES if table not in profile]
     if missing: raise ConfigError(f"{where}: missing table(s) {missing}")
-    source = profile["data"].get("source")
-    if source not in DATA_SOURCES:
-        raise ConfigError(f"{where}: data.source must be one of {DATA_SOURCES}, not {source!r}")
+    _check_keys(where, "top level", profile, PROFILE_KEYS)
+    data = profile["data"]
+    _check_keys(where, "data", data, DATA_KEYS)
+    if data.get("source") not in DATA_SOURCES:
+        raise ConfigError(f"{where}: data.source must be one of {DATA_SOURCES}, not {data.get('source')!r}")
+    if data["source"] == "synthetic":
+        absent = [key for key in SYNTHETIC_REQUIRED if key not in data]
+        if absent: raise ConfigError(f"{where}: [data] of a synthetic cohort needs {absent}")
     stages = {e.stage for e in PAPER_EXPERIMENTS}
-    unknown = set(profile["stages"]) - stages
-    if unknown: raise ConfigError(f"{where}: unknown stage table(s) {sorted(unknown)}")
-    for stage in stages:
-        if int(profile["stages"].get(stage, {}).get("n_samples", 1)) < 1:
-            raise ConfigError(f"{where}: stages.{stage}.n_samples must be at least 1")
+    _check_keys(where, "stages", profile["stages"], stages)
+    train_keys = [name for name in notebook_parameters("train.ipynb") if name not in CHAIN_TRAIN_PARAMETERS]
+    _check_keys(where, "train", profile["train"], train_keys)
+    config_fields = {field.name for field in dataclasses.fields(TrainConfig)}
+    for experiment in PAPER_EXPERIMENTS:
+        _check_keys(where, f"stages.{experiment.stage}", profile["stages"].get(experiment.stage, {}), train_keys)
+        parameters = {k: v for k, v in stage_parameters(profile, experiment).items() if k in config_fields}
+        try:
+            config = TrainConfig(**{**parameters, "experiment": experiment.name}).resolved()
+            config.preprocess_config()
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: [train] + [stages.{experiment.stage}] of {experiment.name}: {exc}") from exc
+    evaluate_keys = [name for name in notebook_parameters("evaluate.ipynb") if name not in CHAIN_EVALUATE_PARAMETERS]
+    _check_keys(where, "evaluate", profile["evaluate"], evaluate_keys)
     return profile
 
 def stage_parameters(profile: dict[str, Any], experiment: Experiment) -> dict[str, Any]:

@@ -153,3 +153,52 @@ def test_predict_ct_ich_folder(smoke, tmp_path):
     code, lines, stderr = _predict("--model", smoke[0] / "runs" / "smoke" / "e2e2" / "best.pt", patient)
     assert code == 1 and "Traceback" not in stderr
     assert "channel" in lines[0]["error"] and "049" in lines[0]["error"]
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "profiles").glob("*.toml")))
+def test_every_shipped_profile_passes_its_check(name):
+    """Every profile in profiles/ (demo, ct-ich, full, smoke) has only keys something reads, and
+    every experiment's settings resolve to a TrainConfig: `full`, which no CI machine can run, too."""
+    from ich_study.core import load_profile
+    from ich_study.reproduce import check_profile
+    check_profile(load_profile(name))
+
+
+def _with_line(tmp_path, table, line):
+    """A copy of the smoke profile with `line` added at the top of `table`."""
+    text = (ROOT / "profiles" / "smoke.toml").read_text()
+    assert table in text
+    path = tmp_path / "typo.toml"
+    path.write_text(text.replace(table, f"{table}\n{line}", 1))
+    return path
+
+
+@pytest.mark.parametrize("table, line, expected", [
+    ("[stages.lstm]", "n_sample = 300", "unknown key(s) in [stages.lstm]: 'n_sample' (did you mean 'n_samples'?)"),
+    ("[train]", "matrx = 64", "unknown key(s) in [train]: 'matrx' (did you mean 'matrix'?)"),
+    ("[train]", "init_checkpoint = 'x.pt'", "unknown key(s) in [train]: 'init_checkpoint'"),
+    ("[data]", "n_fold = 5", "unknown key(s) in [data]: 'n_fold' (did you mean 'n_folds'?)"),
+    ("[evaluate]", "n_boots = 10", "unknown key(s) in [evaluate]: 'n_boots' (did you mean 'n_boot'?)"),
+    ("[stages.e2e]", "ema_decay = 1.5", "[train] + [stages.e2e] of e2e1: ema_decay must be in [0, 1)"),
+    ("[stages.cnn]", "max_filter = '3x3'", "[train] + [stages.cnn] of cnn: max_filter: '3x3' is not one of"),
+])
+def test_a_profile_typo_is_refused(tmp_path, table, line, expected):
+    """A misspelt key or a bad value is an error naming the file, the table and the key (papermill
+    alone would only warn, and the notebook would run with its default)."""
+    from ich_study.core import ConfigError, load_profile
+    from ich_study.reproduce import check_profile
+    path = _with_line(tmp_path, table, line)
+    with pytest.raises(ConfigError) as error: check_profile(load_profile(path))
+    assert str(path) in str(error.value) and expected in str(error.value), str(error.value)
+
+
+def test_a_profile_typo_stops_the_chain_before_it_starts(tmp_path):
+    """ich-reproduce refuses such a profile within seconds, with one error line and nothing written."""
+    bad = _with_line(tmp_path, "[stages.scratch]", "n_sample = 3")
+    result = subprocess.run([str(BIN / "ich-reproduce"), "--profile", str(bad), "--runs-dir", str(tmp_path / "runs"),
+                             "--reports-dir", str(tmp_path / "reports")], capture_output=True, text=True,
+                            encoding="utf-8", timeout=120, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"ich-reproduce: error: {bad}: unknown key(s) in [stages.scratch]"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "reports").exists()

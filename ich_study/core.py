@@ -25,7 +25,8 @@ import pandas as pd
 # %% auto #0
 __all__ = ['STUDY_PACKAGES', 'OUTPUT_FOLDERS', 'ICHStudyError', 'ScanError', 'LabelError', 'SplitError', 'ConfigError',
            'CheckpointError', 'atomic_write', 'write_json', 'write_csv', 'set_seed', 'set_torch_threads', 'repo_root',
-           'load_profile', 'library_versions', 'git_commit', 'provenance', 'render_readme', 'main']
+           'load_profile', 'library_versions', 'git_commit', 'cpu_model', 'cpu_has_bf16', 'provenance', 'render_readme',
+           'main']
 
 # %% ../nbs/00_core.ipynb #37f709d6
 class ICHStudyError(Exception):
@@ -154,12 +155,30 @@ def git_commit(folder: str | os.PathLike | None = None) -> str:
     except (OSError, subprocess.SubprocessError): return "unknown"
     return (commit or "unknown") + ("+dirty" if commit and dirty else "")
 
+def _cpuinfo() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle: return handle.read()
+    except OSError: return ""
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"): return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+def cpu_has_bf16() -> bool:
+    """True when this CPU computes bfloat16 matrix products natively (AVX512-BF16 or AMX); elsewhere
+    torch emulates them, many times slower than float32."""
+    flags = _cpuinfo()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
 def provenance() -> dict[str, Any]:
-    """Versions, platform, commit and time: what goes next to every result."""
+    """Versions, platform, CPU, commit and time: what goes next to every result."""
     import torch
     return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "python": sys.version.split()[0], "platform": platform.platform(),
-            "processor": platform.machine(), "cpu_count": os.cpu_count(),
+            "processor": platform.machine(), "cpu": cpu_model(), "cpu_native_bf16": cpu_has_bf16(),
+            "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "git_commit": git_commit(), "versions": library_versions()}

@@ -15,9 +15,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .core import cpu_has_bf16
+
 # %% auto #0
-__all__ = ['PRECISIONS', 'resolve_device', 'cpu_has_bf16', 'resolve_precision', 'autocast', 'MaxPool2x2', 'SliceCNN',
-           'init_lstm_', 'SummedBiLSTM', 'ICHNet']
+__all__ = ['PRECISIONS', 'resolve_device', 'resolve_precision', 'autocast', 'MaxPool2x2', 'SliceCNN', 'init_lstm_',
+           'SummedBiLSTM', 'ICHNet']
 
 # %% ../nbs/05_model.ipynb #53c4d5f8
 PRECISIONS = ("auto", "bf16", "float32")
@@ -26,13 +28,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     """'auto' -> CUDA when available, else CPU; any other string is passed to `torch.device`."""
     if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-def cpu_has_bf16() -> bool:
-    """True when this CPU computes bfloat16 matrix products natively (AVX512-BF16 or AMX)."""
-    try:
-        with open("/proc/cpuinfo") as handle: flags = handle.read()
-    except OSError: return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:
     """Turn 'auto' into 'bf16' or 'float32' for `device`; check the value."""

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
-from .core import (CheckpointError, ConfigError, LabelError, atomic_write, provenance,
+from .core import (CheckpointError, ConfigError, LabelError, atomic_write, cpu_has_bf16, provenance,
                             set_seed, write_csv, write_json)
 from .model import ICHNet, resolve_device, resolve_precision
 from .preprocess import PreprocessConfig, SliceDataset, VolumeDataset, balanced_sampler, load_preprocessed
@@ -346,6 +347,10 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    if device.type == "cpu" and precision == "bf16" and not cpu_has_bf16():
+        warnings.warn(f"{config.experiment}: precision 'bf16' on a CPU without native bfloat16 (AVX512-BF16 or AMX) "
+                      "is emulated, about ten times slower than float32 here; precision 'auto' picks float32 on such a CPU")
     cache_dir = Path(config.cache_dir) if config.cache_dir else Path(config.data_dir) / "cache"
     preprocess = config.preprocess_config()
     stage, metric_name = config.stage, config.cnn_selection if config.stage == "cnn" else "auc"
@@ -363,7 +368,7 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
         if resume["step"] >= config.total_steps and best_path.exists(): return best_path
     else:
         write_json(config_dict, run_dir / "config.json")
-        write_json(provenance(), run_dir / "environment.json")
+        write_json({**provenance(), "device": str(device), "precision": precision}, run_dir / "environment.json")
 
     tables = run_tables(config)
     if stage == "cnn":

@@ -129,6 +129,25 @@ def test_weight_average_is_validated_saved_and_resumed(cohort, tmp_path):
     with pytest.raises(ConfigError, match="ema_decay"):
         train_stage(replace(base, experiment="bad", ema_decay=-0.1), progress=False)
 
+def test_precision_is_recorded_and_emulated_bf16_is_warned_about(cohort, tmp_path, monkeypatch):
+    """'auto' trains in float32 on a CPU without native bfloat16 and records what it used; a forced
+    'bf16' there still trains, with a warning (emulated bf16 was 13x slower than float32 on an AMD EPYC)."""
+    import warnings
+    import ich_study.model, ich_study.train
+    for module in (ich_study.model, ich_study.train): monkeypatch.setattr(module, "cpu_has_bf16", lambda: False)
+    base = TrainConfig(stage="cnn", data_dir=str(cohort), runs_dir=str(tmp_path), n_samples=50, eval_interval=2,
+                       cache_dir=str(tmp_path / "cache"), **{**TINY, "precision": "auto"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                   # no warning for 'auto'
+        train_stage(replace(base, experiment="auto"), progress=False)
+    environment = json.loads((tmp_path / "auto" / "environment.json").read_text())
+    assert (environment["device"], environment["precision"]) == ("cpu", "float32")
+    assert isinstance(environment["cpu_native_bf16"], bool) and environment["cpu"]
+    with pytest.warns(UserWarning, match="forced: precision 'bf16' on a CPU without native bfloat16"):
+        train_stage(replace(base, experiment="forced", precision="bf16"), progress=False)
+    assert json.loads((tmp_path / "forced" / "environment.json").read_text())["precision"] == "bf16"
+
+
 def _fake_checkpoint(path: Path, stage: str, base_width: int = 4, windows=((40.0, 80.0),), in_channels: int = 1):
     config = TrainConfig(stage=stage, base_width=base_width, windows=windows, **{k: v for k, v in TINY.items()
                                                                                  if k != "base_width"})

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -155,6 +156,7 @@ def git_commit(folder: str | os.PathLike | None = None) -> str:
     except (OSError, subprocess.SubprocessError): return "unknown"
     return (commit or "unknown") + ("+dirty" if commit and dirty else "")
 
+@functools.cache                     # read once: resolve_precision asks on every CNN call
 def _cpuinfo() -> str:
     try:
         with open("/proc/cpuinfo") as handle: return handle.read()

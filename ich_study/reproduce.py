@@ -26,8 +26,8 @@ from .core import (ConfigError, ICHStudyError, atomic_write, load_profile, prove
 # %% auto #0
 __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA_SOURCES', 'DATA_KEYS', 'SYNTHETIC_REQUIRED',
            'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'Experiment', 'notebook_parameters', 'check_profile',
-           'stage_parameters', 'build_dataset', 'is_reusable', 'run_name', 'run_experiment', 'reproduce',
-           'reproduce_cli', 'predict_scan', 'predict_cli']
+           'stage_parameters', 'build_dataset', 'is_reusable', 'run_name', 'run_experiment', 'training_precision',
+           'reproduce', 'reproduce_cli', 'predict_scan', 'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -97,9 +97,9 @@ def check_profile(profile: dict[str, Any]) -> dict[str, Any]:
     _check_keys(where, "stages", profile["stages"], stages)
     train_keys = [name for name in notebook_parameters("train.ipynb") if name not in CHAIN_TRAIN_PARAMETERS]
     _check_keys(where, "train", profile["train"], train_keys)
+    for stage, table in profile["stages"].items(): _check_keys(where, f"stages.{stage}", table, train_keys)
     config_fields = {field.name for field in dataclasses.fields(TrainConfig)}
     for experiment in PAPER_EXPERIMENTS:
-        _check_keys(where, f"stages.{experiment.stage}", profile["stages"].get(experiment.stage, {}), train_keys)
         parameters = {k: v for k, v in stage_parameters(profile, experiment).items() if k in config_fields}
         try:
             config = TrainConfig(**{**parameters, "experiment": experiment.name}).resolved()
@@ -208,6 +208,16 @@ def _folds(profile: dict[str, Any]) -> list[int | None]:
     n_folds = int(profile["data"].get("n_folds") or 0)
     return list(range(n_folds)) if n_folds > 1 else [None]
 
+def training_precision(profile: dict[str, Any]) -> str:
+    """Where and in which precision the profile's experiments train on this machine, in words."""
+    from ich_study.core import cpu_has_bf16, cpu_model
+    from ich_study.model import resolve_device, resolve_precision
+    device = resolve_device(profile["train"].get("device", "auto"))
+    precision = resolve_precision(profile["train"].get("precision", "auto"), device)
+    if device.type != "cpu": return f"training on {device} in {precision}"
+    native = "with" if cpu_has_bf16() else "without"
+    return f"training on the CPU ({cpu_model()}, {native} native bf16) in {precision}"
+
 def _say(message: str, started: float) -> None:
     elapsed = time.time() - started
     print(f"[ich-reproduce {int(elapsed // 60):3d}m{int(elapsed % 60):02d}s] {message}", flush=True)
@@ -226,7 +236,8 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     notebooks_dir = report_dir / "notebooks"
     timings: dict[str, float] = {}
 
-    _say(f"study {study!r} (profile {profile['profile_path']}): building the dataset", started)
+    _say(f"study {study!r} (profile {profile['profile_path']}): {training_precision(profile)}", started)
+    _say("building the dataset", started)
     step = time.time()
     data_dir = build_dataset(profile, study, data_path, Path(data_root) if data_root else None)
     timings["dataset"] = time.time() - step

@@ -350,7 +350,7 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
     precision = resolve_precision(config.precision, device)
     if device.type == "cpu" and precision == "bf16" and not cpu_has_bf16():
         warnings.warn(f"{config.experiment}: precision 'bf16' on a CPU without native bfloat16 (AVX512-BF16 or AMX) "
-                      "is emulated, about ten times slower than float32 here; precision 'auto' picks float32 on such a CPU")
+                      "is emulated, many times slower than float32 (bench/bench_precision.py); precision 'auto' picks float32 here")
     cache_dir = Path(config.cache_dir) if config.cache_dir else Path(config.data_dir) / "cache"
     preprocess = config.preprocess_config()
     stage, metric_name = config.stage, config.cnn_selection if config.stage == "cnn" else "auc"

@@ -131,7 +131,7 @@ def test_weight_average_is_validated_saved_and_resumed(cohort, tmp_path):
 
 def test_precision_is_recorded_and_emulated_bf16_is_warned_about(cohort, tmp_path, monkeypatch):
     """'auto' trains in float32 on a CPU without native bfloat16 and records what it used; a forced
-    'bf16' there still trains, with a warning (emulated bf16 was 13x slower than float32 on an AMD EPYC)."""
+    'bf16' there still trains, with a warning (emulated bf16 is several times slower than float32)."""
     import warnings
     import ich_study.model, ich_study.train
     for module in (ich_study.model, ich_study.train): monkeypatch.setattr(module, "cpu_has_bf16", lambda: False)

@@ -26,11 +26,11 @@ from .stats import (auc_confidence_interval, bootstrap_auc_ci, bootstrap_roc_ban
 # %% auto #0
 __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON_PAIRS', 'BASELINES', 'LSTM_EXPERIMENTS',
            'PRIMARY_EXPERIMENT', 'FIGURE_COLOURS', 'PREDICTION_COLUMNS', 'VOLUME_BINS_ML', 'TIMING_STEPS',
-           'REPORT_FILES', 'paper_results_table', 'check_predictions', 'demo_predictions', 'split_rows',
+           'REPORT_FILES', 'SVM_C_GRID', 'paper_results_table', 'check_predictions', 'demo_predictions', 'split_rows',
            'results_table', 'comparisons_table', 'apply_operating_point', 'operating_point_table', 'subgroups_table',
            'timing_table', 'plot_roc_curves', 'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset',
-           'run_parameters', 'run_fold', 'normalise_runs', 'check_run_split', 'score_lstm_run', 'cnn_baselines',
-           'time_classification', 'example_slice_loader', 'evaluate_study']
+           'run_parameters', 'run_fold', 'normalise_runs', 'check_run_split', 'score_lstm_run', 'linear_svm',
+           'choose_svm_c', 'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -329,7 +329,7 @@ def _paper_auc(experiment: str) -> str:
 def render_report(study: str, data_name: str, results: pd.DataFrame, comparisons: pd.DataFrame,
                   operating: pd.DataFrame, timing: pd.DataFrame | None, subgroups: pd.DataFrame | None,
                   figures: Sequence[str], provenance_record: Mapping[str, Any], notes: Sequence[str] = (),
-                  primary: str = PRIMARY_EXPERIMENT) -> str:
+                  primary: str = PRIMARY_EXPERIMENT, svm_selection: pd.DataFrame | None = None) -> str:
     """The Markdown of report.md, every number formatted from the given tables or PAPER_RESULTS."""
     ours = f"ours: {data_name}"
     n_folds = int(results.n_folds.max()) if len(results) else 0
@@ -358,6 +358,15 @@ def render_report(study: str, data_name: str, results: pd.DataFrame, comparisons
             [[r.experiment_a, r.experiment_b, r.paper or "not compared", r.n, _f3(r.auc_a), _f3(r.auc_b), _f3(r.z), _p(r.p)]
              for r in comparisons.itertuples()]))
     else: lines.append("No pair of the paper's comparisons has both experiments present.")
+    if svm_selection is not None and len(svm_selection):
+        lines += ["", "## The SVM's C, chosen on validation", "",
+                  "The paper gives no C. One linear SVM per C, fitted on the training scans; the C whose decision "
+                  "values rank the validation scans best (ROC AUC) is kept (svm_selection.csv).", ""]
+        by_fold = "fold" in svm_selection and svm_selection.fold.nunique() > 1
+        lines.append(_markdown_table(
+            [*(["fold"] if by_fold else []), "C", f"{ours}: validation scans", "validation ROC AUC", "chosen"],
+            [[*([r.fold] if by_fold else []), f"{r.C:g}", r.n_val, _f3(r.val_auc), "yes" if r.chosen else ""]
+             for r in svm_selection.itertuples()]))
     point = PAPER_RESULTS["operating_point"]
     lines += ["", "## Operating point", "",
               f"Threshold chosen on the validation split for sensitivity >= target, then applied unchanged to the test split. "
@@ -395,7 +404,7 @@ def render_report(study: str, data_name: str, results: pd.DataFrame, comparisons
 
 # %% ../nbs/08_evaluate.ipynb #a56fcd72
 REPORT_FILES = ("report.md", "evaluation.json", "paper_results.csv", "results.csv", "comparisons.csv",
-                "operating_point.csv", "timing.csv", "timing_per_scan.csv", "subgroups.csv",
+                "operating_point.csv", "timing.csv", "timing_per_scan.csv", "subgroups.csv", "svm_selection.csv",
                 "roc_baselines.png", "roc_lstm.png", "examples.png")
 
 def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], report_dir: str | os.PathLike,
@@ -403,8 +412,8 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
                          target_sensitivity: float = 0.98, seed: int = 0, level: float = 0.95,
                          timings: pd.DataFrame | None = None, load_slice: Callable[[str], np.ndarray] | None = None,
                          primary: str = PRIMARY_EXPERIMENT, notes: Sequence[str] = (),
-                         record: Mapping[str, Any] | None = None) -> Path:
-    """Write predictions/, results/comparisons/operating_point/timing/subgroups CSVs, figures and report.md."""
+                         record: Mapping[str, Any] | None = None, svm_selection: pd.DataFrame | None = None) -> Path:
+    """Write predictions/, results/comparisons/operating_point/timing/subgroups(/svm_selection) CSVs, figures and report.md."""
     report_dir = Path(report_dir)
     if not predictions: raise ConfigError("nothing to evaluate: no prediction tables given")
     predictions = {name: check_predictions(table, name) for name, table in predictions.items()}
@@ -425,6 +434,7 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
         write_csv(timings, report_dir / "timing_per_scan.csv"); write_csv(timing, report_dir / "timing.csv")
     subgroups = subgroups_table(decided, manifest, level) if manifest is not None else None
     if subgroups is not None: write_csv(subgroups, report_dir / "subgroups.csv")
+    if svm_selection is not None: write_csv(svm_selection, report_dir / "svm_selection.csv")
     primary = primary if primary in predictions else list(predictions)[-1]
     primary_point = operating.set_index("experiment").loc[primary]
     figures = []
@@ -443,7 +453,7 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
               "seed": seed, "level": level, "primary": primary}, **(record or {}), "provenance": provenance()}
     write_json(record, report_dir / "evaluation.json")
     text = render_report(study, data_name, results, comparisons, operating, timing, subgroups, figures, record,
-                         notes, primary)
+                         notes, primary, svm_selection)
     with atomic_write(report_dir / "report.md") as temporary: temporary.write_text(text)
     return report_dir / "report.md"
 
@@ -522,14 +532,36 @@ def score_lstm_run(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str) ->
     scored = scored[["case_id", "probability"]].assign(case_id=lambda t: t.case_id.astype(str))
     return rows[["case_id", "label", "split"]].merge(scored, on="case_id", how="left")
 
-def cnn_baselines(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str, seed: int = 0,
-                  notes: list[str] | None = None) -> dict[str, pd.DataFrame]:
-    """The paper's baselines from a stage-1 CNN: max / 95th percentile of slice probabilities, and a Platt-scaled linear SVM."""
-    import torch
-    from sklearn.calibration import CalibratedClassifierCV
+SVM_C_GRID: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)   # the paper gives no C
+
+def linear_svm(c: float, seed: int = 0):
+    """A linear SVM on standardised features (each feature scaled on the training scans)."""
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
+    return make_pipeline(StandardScaler(), LinearSVC(C=c, max_iter=20_000, random_state=seed))
+
+def choose_svm_c(train_features: np.ndarray, train_labels: np.ndarray, val_features: np.ndarray,
+                 val_labels: np.ndarray, grid: Sequence[float] = SVM_C_GRID, seed: int = 0) -> pd.DataFrame:
+    """One row per C of `grid`: the ROC AUC on the validation scans of the decision values of an SVM fitted on
+    the training scans, and `chosen`, the C with the highest (the smallest such C on ties: the most regularised).
+    Validation scans of one class cannot rank the Cs: then C = 1 (LinearSVC's default) is chosen, AUCs NaN."""
+    from sklearn.metrics import roc_auc_score
+    val_labels, grid = np.asarray(val_labels), sorted(float(c) for c in grid)
+    rankable = len(np.unique(val_labels)) == 2
+    aucs = [roc_auc_score(val_labels, linear_svm(c, seed).fit(train_features, train_labels).decision_function(val_features))
+            if rankable else math.nan for c in grid]
+    table = pd.DataFrame({"C": grid, "val_auc": aucs, "n_val": len(val_labels)})
+    chosen = int(np.nanargmax(aucs)) if rankable else int(np.argmin(np.abs(np.log10(table.C))))
+    return table.assign(chosen=np.arange(len(table)) == chosen)
+
+def cnn_baselines(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str, seed: int = 0,
+                  notes: list[str] | None = None, svm_selection: list[pd.DataFrame] | None = None
+                  ) -> dict[str, pd.DataFrame]:
+    """The paper's baselines from a stage-1 CNN: max / 95th percentile of slice probabilities, and a Platt-scaled
+    linear SVM whose C is chosen on the validation scans (`choose_svm_c`; its table is appended to `svm_selection`)."""
+    import torch
+    from sklearn.calibration import CalibratedClassifierCV
     from ich_study.train import load_checkpoint, model_from_checkpoint
     checkpoint = load_checkpoint(Path(run_dir) / "best.pt")
     model = model_from_checkpoint(checkpoint).to(device).eval()
@@ -550,9 +582,17 @@ def cnn_baselines(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str, see
     train = rows[rows.split == "train"]
     if train.label.nunique() < 2: raise LabelError(f"{run_dir}: the training split needs both classes to fit the SVM")
     folds = int(min(5, train.label.value_counts().min()))
-    linear_svm = make_pipeline(StandardScaler(), LinearSVC(C=1.0, max_iter=20_000, random_state=seed))
-    svm = CalibratedClassifierCV(linear_svm, method="sigmoid", cv=max(folds, 2), ensemble=False)
-    svm.fit(np.stack([padded(c) for c in train.case_id]), train.label.to_numpy())
+    train_features = np.stack([padded(c) for c in train.case_id])
+    val = rows[rows.split == "val"]
+    val_features = np.stack([padded(c) for c in val.case_id]) if len(val) else train_features[:0]
+    selection = choose_svm_c(train_features, train.label.to_numpy(), val_features, val.label.to_numpy(), seed=seed)
+    if svm_selection is not None: svm_selection.append(selection)
+    chosen_c = float(selection.loc[selection.chosen, "C"].iloc[0])
+    if notes is not None and selection.val_auc.isna().all():
+        notes.append(f"{run_dir}: the validation scans are of one class (or none), so the SVM's C could not be "
+                     "chosen on them; C = 1 was used.")
+    svm = CalibratedClassifierCV(linear_svm(chosen_c, seed), method="sigmoid", cv=max(folds, 2), ensemble=False)
+    svm.fit(train_features, train.label.to_numpy())
     scored = rows[rows.split.isin(["val", "test"])]
     scored_features = np.stack([padded(c) for c in scored.case_id])
     svm_probability = svm.predict_proba(scored_features)[:, 1]
@@ -628,6 +668,7 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
     data_name = data_name or f"{sources} data '{Path(data_dir).name}'"
     tables: dict[str, list[pd.DataFrame]] = {}
     notes: list[str] = []
+    svm_selection: list[pd.DataFrame] = []
     def add(name, table, fold): tables.setdefault(name, []).append(table.assign(fold=fold))
     for experiment, folders in runs.items():
         for position, run_dir in enumerate(folders):
@@ -636,8 +677,9 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
             check_run_split(run_dir, rows)
             if experiment == "cnn":
                 for name, table in cnn_baselines(run_dir, rows[rows.split.isin(["train", "val", "test"])],
-                                                 cache_dir, device, seed, notes).items():
+                                                 cache_dir, device, seed, notes, svm_selection).items():
                     add(name, table, fold)
+                svm_selection[-1] = svm_selection[-1].assign(fold=fold)
             else:
                 add(experiment, score_lstm_run(run_dir, rows[rows.split.isin(["val", "test"])], cache_dir, device), fold)
     predictions = {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()}
@@ -653,4 +695,5 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
     if any(len(f) > 1 for f in runs.values()):
         notes.append("Cross-validation: out-of-fold test predictions of all folds are pooled (see predictions/*.csv, column fold).")
     return evaluate_predictions(study, predictions, report_dir, data_name, manifest, n_boot, target_sensitivity,
-                                seed, level, timings, example_slice_loader(manifest, data_dir), notes=notes, record=record)
+                                seed, level, timings, example_slice_loader(manifest, data_dir), notes=notes, record=record,
+                                svm_selection=pd.concat(svm_selection, ignore_index=True) if svm_selection else None)

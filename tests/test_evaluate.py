@@ -45,16 +45,19 @@ def report(tmp_path_factory):
     timings = pd.DataFrame({"experiment": "e2e2", "device": "cpu", "case_id": list("abcd"),
                             "reading_s": [0.11, 0.2, 0.3, 0.4], "preprocessing_s": [0.01, 0.02, 0.06, 0.01],
                             "model_s": [1.0, 1.5, 4.0, 2.0]})
+    svm_selection = pd.concat([pd.DataFrame({"C": [1e-4, 0.01, 1.0], "val_auc": [0.612, 0.705, 0.598], "n_val": 20,
+                                             "chosen": [False, True, False], "fold": fold}) for fold in (0, 1)])
     path = evaluate_predictions("t", predictions, folder, "SYNTHETIC test tables", manifest=manifest, n_boot=100,
-                                timings=timings, load_slice=lambda case_id: np.zeros((32, 32)))
+                                timings=timings, load_slice=lambda case_id: np.zeros((32, 32)),
+                                svm_selection=svm_selection)
     return folder, path.read_text(), predictions
 
 
 def test_every_file_exists(report):
     folder, _, _ = report
     for name in ("report.md", "results.csv", "comparisons.csv", "operating_point.csv", "timing.csv",
-                 "subgroups.csv", "roc_baselines.png", "roc_lstm.png", "examples.png", "paper_results.csv",
-                 "evaluation.json", *[f"predictions/{e}.csv" for e in ALL]):
+                 "subgroups.csv", "svm_selection.csv", "roc_baselines.png", "roc_lstm.png", "examples.png",
+                 "paper_results.csv", "evaluation.json", *[f"predictions/{e}.csv" for e in ALL]):
         assert (folder / name).exists() and (folder / name).stat().st_size > 0, name
 
 
@@ -76,6 +79,7 @@ def test_every_number_in_report_comes_from_a_csv(report):
     # and the paper's numbers are labelled as the paper's, ours with our data
     assert "paper: private clinical data, test n=386" in text and "ours: SYNTHETIC test tables" in text
     assert "0.96 [0.93-0.97]" in text and "pool the out-of-fold predictions of 2 folds" in text
+    assert "| 1 | 0.01 | 20 | 0.705 | yes |" in text        # the SVM's C, per fold
 
 
 def test_results_match_predictions(report):
@@ -209,6 +213,8 @@ def test_evaluate_study_from_tiny_runs(tmp_path):
     assert pd.read_csv(folder / "timing.csv").query("step == 'total'").n.item() == 2
     assert (folder / "examples.png").exists() and (folder / "subgroups.csv").exists()
     assert set(pd.read_csv(folder / "comparisons.csv").experiment_b) == {"lstm2", "svm"}
+    selection = pd.read_csv(folder / "svm_selection.csv")          # the SVM's C, chosen on the validation scans
+    assert selection.chosen.sum() == 1 and (selection.n_val == 4).all() and "The SVM's C" in report.read_text()
 
 
 def test_evaluate_study_pools_folds(tmp_path):
@@ -236,3 +242,5 @@ def test_evaluate_study_pools_folds(tmp_path):
     assert (results.n_folds == 2).all() and (results.n == 40).all()
     assert "out-of-fold predictions of 2 folds" in report.read_text()
     assert len(pd.read_csv(folder / "operating_point.csv").thresholds.iloc[0].split(";")) == 2
+    selection = pd.read_csv(folder / "svm_selection.csv")          # one C per fold, each on its own validation scans
+    assert sorted(selection.fold.unique()) == [0, 1] and selection.groupby("fold").chosen.sum().eq(1).all()

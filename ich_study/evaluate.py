@@ -30,7 +30,8 @@ __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON
            'results_table', 'comparisons_table', 'apply_operating_point', 'operating_point_table', 'subgroups_table',
            'timing_table', 'plot_roc_curves', 'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset',
            'run_parameters', 'run_fold', 'normalise_runs', 'check_run_split', 'score_lstm_run', 'linear_svm',
-           'choose_svm_c', 'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study']
+           'choose_svm_c', 'svm_c_at_grid_edge', 'cnn_baselines', 'time_classification', 'example_slice_loader',
+           'evaluate_study']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -532,7 +533,7 @@ def score_lstm_run(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str) ->
     scored = scored[["case_id", "probability"]].assign(case_id=lambda t: t.case_id.astype(str))
     return rows[["case_id", "label", "split"]].merge(scored, on="case_id", how="left")
 
-SVM_C_GRID: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)   # the paper gives no C
+SVM_C_GRID: tuple[float, ...] = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)   # the paper gives no C
 
 def linear_svm(c: float, seed: int = 0):
     """A linear SVM on standardised features (each feature scaled on the training scans)."""
@@ -554,6 +555,14 @@ def choose_svm_c(train_features: np.ndarray, train_labels: np.ndarray, val_featu
     table = pd.DataFrame({"C": grid, "val_auc": aucs, "n_val": len(val_labels)})
     chosen = int(np.nanargmax(aucs)) if rankable else int(np.argmin(np.abs(np.log10(table.C))))
     return table.assign(chosen=np.arange(len(table)) == chosen)
+
+def svm_c_at_grid_edge(selection: pd.DataFrame) -> bool:
+    """True when `choose_svm_c` chose the smallest or largest C of its grid and that C ranked the validation
+    scans strictly better than its neighbour in the grid: a C beyond the grid might rank them better still."""
+    aucs = selection.sort_values("C").val_auc.to_numpy()
+    chosen = int(np.flatnonzero(selection.sort_values("C").chosen.to_numpy())[0])
+    if len(aucs) < 2 or np.isnan(aucs).all(): return False
+    return (chosen == 0 and aucs[0] > aucs[1]) or (chosen == len(aucs) - 1 and aucs[-1] > aucs[-2])
 
 def cnn_baselines(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str, seed: int = 0,
                   notes: list[str] | None = None, svm_selection: list[pd.DataFrame] | None = None
@@ -591,6 +600,10 @@ def cnn_baselines(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str, see
     if notes is not None and selection.val_auc.isna().all():
         notes.append(f"{run_dir}: the validation scans are of one class (or none), so the SVM's C could not be "
                      "chosen on them; C = 1 was used.")
+    if notes is not None and svm_c_at_grid_edge(selection):
+        notes.append(f"{run_dir}: the SVM's C chosen on the validation scans, {chosen_c:g}, lies at an end of the "
+                     f"grid ({selection.C.min():g} to {selection.C.max():g}) and ranks them better than its neighbour: "
+                     "a C beyond the grid might rank them better still (probes/svm_c.py tries two decades below).")
     svm = CalibratedClassifierCV(linear_svm(chosen_c, seed), method="sigmoid", cv=max(folds, 2), ensemble=False)
     svm.fit(train_features, train.label.to_numpy())
     scored = rows[rows.split.isin(["val", "test"])]

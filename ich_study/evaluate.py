@@ -559,8 +559,8 @@ def choose_svm_c(train_features: np.ndarray, train_labels: np.ndarray, val_featu
 def svm_c_at_grid_edge(selection: pd.DataFrame) -> bool:
     """True when `choose_svm_c` chose the smallest or largest C of its grid and that C ranked the validation
     scans strictly better than its neighbour in the grid: a C beyond the grid might rank them better still."""
-    aucs = selection.sort_values("C").val_auc.to_numpy()
-    chosen = int(np.flatnonzero(selection.sort_values("C").chosen.to_numpy())[0])
+    ordered = selection.sort_values("C")
+    aucs, chosen = ordered.val_auc.to_numpy(), int(np.flatnonzero(ordered.chosen.to_numpy())[0])
     if len(aucs) < 2 or np.isnan(aucs).all(): return False
     return (chosen == 0 and aucs[0] > aucs[1]) or (chosen == len(aucs) - 1 and aucs[-1] > aucs[-2])
 

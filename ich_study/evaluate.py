@@ -30,8 +30,8 @@ __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON
            'results_table', 'comparisons_table', 'apply_operating_point', 'operating_point_table', 'subgroups_table',
            'timing_table', 'plot_roc_curves', 'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset',
            'run_parameters', 'run_fold', 'normalise_runs', 'check_run_split', 'score_lstm_run', 'linear_svm',
-           'choose_svm_c', 'svm_c_at_grid_edge', 'cnn_baselines', 'time_classification', 'example_slice_loader',
-           'evaluate_study']
+           'choose_svm_c', 'svm_c_at_grid_edge', 'cnn_slice_outputs', 'padded_feature_rows', 'cnn_baselines',
+           'time_classification', 'example_slice_loader', 'evaluate_study']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -564,36 +564,45 @@ def svm_c_at_grid_edge(selection: pd.DataFrame) -> bool:
     if len(aucs) < 2 or np.isnan(aucs).all(): return False
     return (chosen == 0 and aucs[0] > aucs[1]) or (chosen == len(aucs) - 1 and aucs[-1] > aucs[-2])
 
+def cnn_slice_outputs(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str
+                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per scan (by case_id) of `rows`: the N x 512 slice features and the N slice probabilities of the
+    pre-training head of a stage-1 CNN run's best.pt, each slice preprocessed as the checkpoint says."""
+    import torch
+    from ich_study.train import load_checkpoint, model_from_checkpoint
+    checkpoint = load_checkpoint(Path(run_dir) / "best.pt")
+    model = model_from_checkpoint(checkpoint).to(device).eval()
+    config = _preprocess_config(checkpoint)
+    features, probabilities = {}, {}
+    with torch.no_grad():
+        for row in rows.itertuples():
+            slice_features = model.slice_features(_volume_tensor(row.image, config, cache_dir, device))[0].float()
+            probabilities[row.case_id] = model.cnn.slice_head(slice_features).softmax(-1)[:, 1].cpu().numpy()
+            features[row.case_id] = slice_features.cpu().numpy()
+    return features, probabilities
+
+def padded_feature_rows(features: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each scan's N x 512 slice features zero-padded at both ends (centred) to the longest scan given, flattened."""
+    length = max(matrix.shape[0] for matrix in features.values())
+    def padded(matrix):
+        before = (length - matrix.shape[0]) // 2
+        return np.pad(matrix, ((before, length - matrix.shape[0] - before), (0, 0))).ravel()
+    return {case_id: padded(matrix) for case_id, matrix in features.items()}
+
 def cnn_baselines(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str, seed: int = 0,
                   notes: list[str] | None = None, svm_selection: list[pd.DataFrame] | None = None
                   ) -> dict[str, pd.DataFrame]:
     """The paper's baselines from a stage-1 CNN: max / 95th percentile of slice probabilities, and a Platt-scaled
     linear SVM whose C is chosen on the validation scans (`choose_svm_c`; its table is appended to `svm_selection`)."""
-    import torch
     from sklearn.calibration import CalibratedClassifierCV
-    from ich_study.train import load_checkpoint, model_from_checkpoint
-    checkpoint = load_checkpoint(Path(run_dir) / "best.pt")
-    model = model_from_checkpoint(checkpoint).to(device).eval()
-    config = _preprocess_config(checkpoint)
-    features, maxima, percentiles = {}, {}, {}
-    with torch.no_grad():
-        for row in rows.itertuples():
-            volume = _volume_tensor(row.image, config, cache_dir, device)
-            slice_features = model.slice_features(volume)[0].float()                 # (N, 512)
-            slice_probabilities = model.cnn.slice_head(slice_features).softmax(-1)[:, 1].cpu().numpy()
-            maxima[row.case_id] = float(slice_probabilities.max())
-            percentiles[row.case_id] = float(np.percentile(slice_probabilities, 95))
-            features[row.case_id] = slice_features.cpu().numpy()
-    length = max(f.shape[0] for f in features.values())
-    def padded(case_id):
-        matrix = features[case_id]; before = (length - matrix.shape[0]) // 2
-        return np.pad(matrix, ((before, length - matrix.shape[0] - before), (0, 0))).ravel()
+    features, slice_probabilities = cnn_slice_outputs(run_dir, rows, cache_dir, device)
+    flat = padded_feature_rows(features)                         # case_id -> flattened, centred, zero-padded
     train = rows[rows.split == "train"]
     if train.label.nunique() < 2: raise LabelError(f"{run_dir}: the training split needs both classes to fit the SVM")
     folds = int(min(5, train.label.value_counts().min()))
-    train_features = np.stack([padded(c) for c in train.case_id])
+    train_features = np.stack([flat[c] for c in train.case_id])
     val = rows[rows.split == "val"]
-    val_features = np.stack([padded(c) for c in val.case_id]) if len(val) else train_features[:0]
+    val_features = np.stack([flat[c] for c in val.case_id]) if len(val) else train_features[:0]
     selection = choose_svm_c(train_features, train.label.to_numpy(), val_features, val.label.to_numpy(), seed=seed)
     if svm_selection is not None: svm_selection.append(selection)
     chosen_c = float(selection.loc[selection.chosen, "C"].iloc[0])
@@ -607,7 +616,7 @@ def cnn_baselines(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str, see
     svm = CalibratedClassifierCV(linear_svm(chosen_c, seed), method="sigmoid", cv=max(folds, 2), ensemble=False)
     svm.fit(train_features, train.label.to_numpy())
     scored = rows[rows.split.isin(["val", "test"])]
-    scored_features = np.stack([padded(c) for c in scored.case_id])
+    scored_features = np.stack([flat[c] for c in scored.case_id])
     svm_probability = svm.predict_proba(scored_features)[:, 1]
     decision = svm.calibrated_classifiers_[0].estimator.decision_function(scored_features)
     if notes is not None and np.corrcoef(decision, svm_probability)[0, 1] < 0:
@@ -615,8 +624,8 @@ def cnn_baselines(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str, see
                      "values ranked the training scans backwards, too few scans?): probabilities rank opposite "
                      "to the SVM's decision values.")
     base = scored[["case_id", "label", "split"]]
-    return {"cnn-max": base.assign(probability=[maxima[c] for c in scored.case_id]),
-            "cnn-p95": base.assign(probability=[percentiles[c] for c in scored.case_id]),
+    return {"cnn-max": base.assign(probability=[float(slice_probabilities[c].max()) for c in scored.case_id]),
+            "cnn-p95": base.assign(probability=[float(np.percentile(slice_probabilities[c], 95)) for c in scored.case_id]),
             "svm": base.assign(probability=svm_probability)}
 
 # %% ../nbs/08_evaluate.ipynb #aa994349

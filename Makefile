@@ -8,12 +8,14 @@ STAMP := $(VENV)/.ich-study-installed
 PROFILE ?= demo
 # the CT-ICH scans for reproduce-ct-ich: make reproduce-ct-ich CT_ICH=/path/to/ct-ich
 CT_ICH ?= ../shared/data/ct-ich
+# other training seeds of a profile for make seeds (the profile's own seed is always included)
+SEEDS ?= 1 2
 export PYTHONHASHSEED := 0
 # UTF-8 whatever the locale (CI may have none): progress bars and messages are Unicode
 export PYTHONUTF8 := 1
 export LC_ALL := C.UTF-8
 
-.PHONY: setup test reproduce reproduce-ct-ich lab export readme bench clean-runs
+.PHONY: setup test reproduce reproduce-ct-ich seeds lab export readme bench clean-runs
 
 setup: $(STAMP)
 
@@ -33,6 +35,14 @@ reproduce: setup
 
 reproduce-ct-ich: setup
 	$(BIN)/ich-reproduce --profile ct-ich --data $(CT_ICH)
+
+# the study of PROFILE with its own training seed and with each of SEEDS (same data and splits),
+# then each model's test AUC over the seeds: reports/$(PROFILE)-seeds/seed_spread.md
+SEED_DATA = $(if $(filter ct-ich,$(PROFILE)),--data $(CT_ICH))
+seeds: setup
+	$(BIN)/ich-reproduce --profile $(PROFILE) $(SEED_DATA)
+	for seed in $(SEEDS); do $(BIN)/ich-reproduce --profile $(PROFILE) $(SEED_DATA) --seed $$seed || exit 1; done
+	$(BIN)/ich-seed-spread --out reports/$(PROFILE)-seeds reports/$(PROFILE) $(foreach seed,$(SEEDS),reports/$(PROFILE)-seed$(seed))
 
 lab: setup
 	$(BIN)/jupyter lab nbs/

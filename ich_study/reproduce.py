@@ -26,8 +26,8 @@ from .core import (ConfigError, ICHStudyError, atomic_write, load_profile, prove
 # %% auto #0
 __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA_SOURCES', 'DATA_KEYS', 'SYNTHETIC_REQUIRED',
            'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'Experiment', 'notebook_parameters', 'check_profile',
-           'stage_parameters', 'build_dataset', 'is_reusable', 'run_name', 'run_experiment', 'training_precision',
-           'reproduce', 'reproduce_cli', 'predict_scan', 'predict_cli']
+           'with_training_seed', 'study_name', 'stage_parameters', 'build_dataset', 'is_reusable', 'run_name',
+           'run_experiment', 'training_precision', 'reproduce', 'reproduce_cli', 'predict_scan', 'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -109,6 +109,24 @@ def check_profile(profile: dict[str, Any]) -> dict[str, Any]:
     evaluate_keys = [name for name in notebook_parameters("evaluate.ipynb") if name not in CHAIN_EVALUATE_PARAMETERS]
     _check_keys(where, "evaluate", profile["evaluate"], evaluate_keys)
     return profile
+
+def with_training_seed(profile: dict[str, Any], seed: int | None) -> dict[str, Any]:
+    """The profile with another training seed: `seed` replaces `seed` in `[train]` and in any
+    `[stages.*]` table that sets it (initialisation, balanced draws, augmentation, the validation
+    slices of stage 1). `[data]` keeps its own seed, so the cohort and its splits stay the same."""
+    if seed is None: return profile
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"{profile.get('profile_path', 'profile')}: the training seed must be an integer >= 0, not {seed!r}")
+    stages = {stage: {**table, "seed": seed} if "seed" in table else table for stage, table in profile["stages"].items()}
+    return {**profile, "train": {**profile["train"], "seed": seed}, "stages": stages}
+
+def study_name(profile: dict[str, Any], seed: int | None = None, study: str | None = None) -> str:
+    """The report folder's name: `study` if given, else the profile's name, with `-seed{N}` when a
+    training seed other than the profile's own is asked for (so `--seed` never overwrites the
+    profile's report, and asking for the profile's own seed reuses its runs)."""
+    if study: return study
+    if seed is None or seed == profile["train"].get("seed", 0): return profile["name"]
+    return f"{profile['name']}-seed{seed}"
 
 def stage_parameters(profile: dict[str, Any], experiment: Experiment) -> dict[str, Any]:
     """Papermill parameters of one experiment: the profile's [train] table, then its stage table."""
@@ -225,11 +243,15 @@ def _say(message: str, started: float) -> None:
 def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
               study: str | None = None, force: bool = False, runs_dir: str | Path | None = None,
               reports_dir: str | Path | None = None, data_root: str | Path | None = None,
-              experiments: tuple[Experiment, ...] = PAPER_EXPERIMENTS, threads: int = 0) -> Path:
-    """Run the whole study of a profile; returns the report folder `reports/{study}`."""
+              experiments: tuple[Experiment, ...] = PAPER_EXPERIMENTS, threads: int = 0,
+              seed: int | None = None) -> Path:
+    """Run the whole study of a profile (with another training seed if `seed` is given); returns
+    the report folder `reports/{study}`."""
     started = time.time()
-    profile = check_profile(load_profile(profile_name))
-    study = study or profile["name"]
+    loaded = load_profile(profile_name)
+    dataset_name = study or loaded["name"]        # real data's folder data/{study}: a seed's study shares it
+    study = study_name(loaded, seed, study)
+    profile = check_profile(with_training_seed(loaded, seed))
     root = repo_root()
     runs_dir = Path(runs_dir or root / "runs")
     report_dir = Path(reports_dir or root / "reports") / study
@@ -239,7 +261,7 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     _say(f"study {study!r} (profile {profile['profile_path']}): {training_precision(profile)}", started)
     _say("building the dataset", started)
     step = time.time()
-    data_dir = build_dataset(profile, study, data_path, Path(data_root) if data_root else None)
+    data_dir = build_dataset(profile, dataset_name, data_path, Path(data_root) if data_root else None)
     timings["dataset"] = time.time() - step
 
     folds = _folds(profile)
@@ -277,6 +299,7 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     timings["total"] = time.time() - started
     command = " ".join(["ich-reproduce", "--profile", str(profile_name),
                         *(["--data", str(data_path)] if data_path else []), "--study", study,
+                        *(["--seed", str(seed)] if seed is not None else []),
                         *(["--force"] if force else []), *(["--threads", str(threads)] if threads else [])])
     write_json({"command": command,
                 "threads": threads or 2,
@@ -294,7 +317,11 @@ def reproduce_cli(argv: list[str] | None = None) -> None:
         "profile in profiles/, writing reports/{study}/.")
     parser.add_argument("--profile", default="demo", help="profile name in profiles/ or a TOML path")
     parser.add_argument("--data", default=None, help="dataset root for real data (e.g. CT-ICH)")
-    parser.add_argument("--study", default=None, help="name of the report folder (default: profile)")
+    parser.add_argument("--study", default=None,
+                        help="name of the report folder (default: the profile's name, PROFILE-seedN with --seed N)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="training seed instead of the profile's [train] seed (same cohort and splits); "
+                             "compare the seeds' reports with ich-seed-spread")
     parser.add_argument("--force", action="store_true", help="retrain finished experiments")
     parser.add_argument("--runs-dir", default=None, help="where run folders go (default runs/)")
     parser.add_argument("--reports-dir", default=None, help="where reports go (default reports/)")
@@ -305,7 +332,7 @@ def reproduce_cli(argv: list[str] | None = None) -> None:
     set_torch_threads(args.threads or 2)
     try:
         reproduce(args.profile, args.data, args.study, args.force, args.runs_dir, args.reports_dir,
-                  threads=args.threads)
+                  threads=args.threads, seed=args.seed)
     except ICHStudyError as exc:
         print(f"ich-reproduce: error: {exc}", file=sys.stderr)
         raise SystemExit(1)

@@ -72,6 +72,42 @@ def test_rerun_reuses_finished_experiments(smoke):
     assert not set(record["reused"]) & set(record["seconds"])     # no training time claimed for them
 
 
+
+def test_another_training_seed_and_the_spread_over_seeds(smoke, tmp_path):
+    """`--seed N` trains the whole chain again with training seed N into {profile}-seedN, on the same
+    cohort and splits; ich-seed-spread then tables the two reports' test AUCs side by side."""
+    from ich_study.seeds import demo_seed_report
+    work, report_dir = smoke
+    seeded = reproduce("smoke", seed=5, runs_dir=work / "runs", reports_dir=work / "reports", data_root=work / "data")
+    assert seeded.name == "smoke-seed5"
+    assert json.loads((work / "runs" / "smoke-seed5" / "cnn" / "config.json").read_text())["seed"] == 5
+    record = json.loads((seeded / "reproduce.json").read_text())
+    assert "--seed 5" in record["command"] and record["reused"] == [] and record["profile"]["train"]["seed"] == 5
+    first, second = (pd.read_csv(folder / "predictions" / "e2e2.csv").sort_values("case_id").reset_index(drop=True)
+                     for folder in (report_dir, seeded))
+    assert first[["case_id", "label", "split"]].equals(second[["case_id", "label", "split"]])   # same scans
+    assert not np.allclose(first.probability, second.probability)                              # another training
+
+    out = tmp_path / "spread"
+    result = subprocess.run([str(BIN / "ich-seed-spread"), "--out", str(out), str(report_dir), str(seeded)],
+                            capture_output=True, text=True, encoding="utf-8", timeout=300)
+    assert result.returncode == 0, result.stderr
+    aucs = pd.read_csv(out / "seed_aucs.csv").set_index("experiment")
+    for folder, label in ((report_dir, "seed 0"), (seeded, "seed 5")):
+        results = pd.read_csv(folder / "results.csv").set_index("experiment").auc
+        assert aucs[label].to_dict() == pytest.approx(results[aucs.index].to_dict(), abs=1e-12)
+    orderings = pd.read_csv(out / "seed_orderings.csv")
+    assert set(orderings.seed) == {"seed 0", "seed 5"} and orderings.p.between(0, 1).all()
+    assert "seed 5" in (out / "seed_spread.md").read_text() and (out / "seed_spread.png").stat().st_size > 0
+
+    # a report of other test scans is refused, by name, and nothing is written
+    stranger = demo_seed_report(tmp_path / "stranger", 1, models=("e2e2",))
+    result = subprocess.run([str(BIN / "ich-seed-spread"), "--out", str(tmp_path / "none"), str(report_dir), str(stranger)],
+                            capture_output=True, text=True, encoding="utf-8", timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "seed 1: e2e2 was scored on other test scans than seed 0's" in result.stderr, result.stderr
+    assert not (tmp_path / "none").exists()
+
 def _predict(*arguments):
     result = subprocess.run([str(BIN / "ich-predict"), *map(str, arguments)], capture_output=True,
                             text=True, encoding="utf-8", timeout=300)

@@ -86,17 +86,18 @@ def check_seed_reports(reports: Mapping[str, tuple[dict[str, pd.DataFrame], dict
     common += sorted(set.intersection(*(set(reports[label][0]) for label in labels)) - set(common))
     if not common: raise ConfigError(f"the reports {labels} have no model in common")
     first = labels[0]
-    reference = split_rows(reports[first][0][common[0]])[["case_id", "label"]]
-    for label in labels:
-        for model in common:
-            test = split_rows(reports[label][0][model])[["case_id", "label"]]
-            if set(test.case_id) != set(reference.case_id):
-                differ = len(set(test.case_id) ^ set(reference.case_id))
-                raise LabelError(f"{label}: {model} was scored on other test scans than {first}'s ({differ} differ)")
-            joined = test.merge(reference, on="case_id", suffixes=("", "_reference"))
-            if (joined.label != joined.label_reference).any():
-                raise LabelError(f"{label}: {model} gives other labels than {first} for "
-                                 f"{int((joined.label != joined.label_reference).sum())} test scans")
+    for split, scans in (("test", "test scans"), ("val", "validation scans")):
+        reference = split_rows(reports[first][0][common[0]], split)[["case_id", "label"]]
+        for label in labels:
+            for model in common:
+                rows = split_rows(reports[label][0][model], split)[["case_id", "label"]]
+                if set(rows.case_id) != set(reference.case_id):
+                    differ = len(set(rows.case_id) ^ set(reference.case_id))
+                    raise LabelError(f"{label}: {model} was scored on other {scans} than {first}'s ({differ} differ)")
+                joined = rows.merge(reference, on="case_id", suffixes=("", "_reference"))
+                if (joined.label != joined.label_reference).any():
+                    raise LabelError(f"{label}: {model} gives other labels than {first} for "
+                                     f"{int((joined.label != joined.label_reference).sum())} {scans}")
     recorded = [label for label in labels if reports[label][1]]
     for label in recorded[1:]:
         mine, theirs = settings_besides_seed(reports[label][1]), settings_besides_seed(reports[recorded[0]][1])
@@ -121,13 +122,13 @@ def demo_seed_report(folder: str | Path, seed: int, models: Sequence[str] = ("cn
 
 # %% ../nbs/10_seeds.ipynb #50750963
 def seed_auc_table(reports: Mapping[str, tuple[dict[str, pd.DataFrame], dict[str, Any]]],
-                   models: Sequence[str]) -> pd.DataFrame:
-    """One row per model: its test ROC AUC in each report (a column per label), then n_seeds, mean,
-    sd (n - 1), min and max over the reports, and `ensemble`: the AUC of the seeds' mean probability
-    per scan (the trainings averaged, which is not a model of the paper)."""
+                   models: Sequence[str], split: str = "test") -> pd.DataFrame:
+    """One row per model: its ROC AUC on the split's scans (test by default, or 'val') in each report
+    (a column per label), then n_seeds, mean, sd (n - 1), min and max over the reports, and `ensemble`:
+    the AUC of the seeds' mean probability per scan (the trainings averaged, not a model of the paper)."""
     rows = []
     for model in models:
-        tests = {label: split_rows(predictions[model]) for label, (predictions, _) in reports.items()}
+        tests = {label: split_rows(predictions[model], split) for label, (predictions, _) in reports.items()}
         aucs = {label: roc_auc(test.label, test.probability) for label, test in tests.items()}
         values = np.array(list(aucs.values()))
         first = next(iter(tests.values()))               # split_rows sorts by case_id: the rows line up
@@ -198,20 +199,30 @@ def plot_seed_spread(aucs: pd.DataFrame, labels: Sequence[str], path: str | Path
     plt.close(fig)
     return path
 
-def render_seed_spread(aucs: pd.DataFrame, summary: pd.DataFrame, machines: pd.DataFrame) -> str:
-    """seed_spread.md: the AUC table over seeds, the orderings' counts and where the reports come from."""
+def render_seed_spread(aucs: pd.DataFrame, summary: pd.DataFrame, machines: pd.DataFrame,
+                       validation: pd.DataFrame | None = None) -> str:
+    """seed_spread.md: the test (and validation) AUC tables over seeds, the orderings' counts and
+    where the reports come from."""
     labels = list(machines.seed)
     f3 = lambda value: f"{value:.3f}"
     lines = [f"# Test ROC AUC over {len(labels)} training seeds", "",
              "Each report was trained with another training seed on the same data and splits, and scored on the "
              f"same {aucs.attrs.get('n_test', 'n')} test scans. The standard deviation rests on {len(labels)} seeds.", ""]
-    header = ["model", *labels, "mean", "sd", "min-max", "ensemble (mean probability)"]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "---|" * len(header))
-    for _, row in aucs.iterrows():
-        cells = [row["experiment"], *(f3(row[label]) for label in labels),
-                 f3(row["mean"]), f3(row["sd"]), f"{f3(row['min'])}-{f3(row['max'])}", f3(row["ensemble"])]
-        lines.append("| " + " | ".join(cells) + " |")
+    def auc_rows(table: pd.DataFrame) -> list[str]:
+        header = ["model", *labels, "mean", "sd", "min-max", "ensemble (mean probability)"]
+        rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for _, row in table.iterrows():
+            cells = [row["experiment"], *(f3(row[label]) for label in labels),
+                     f3(row["mean"]), f3(row["sd"]), f"{f3(row['min'])}-{f3(row['max'])}", f3(row["ensemble"])]
+            rows.append("| " + " | ".join(cells) + " |")
+        return rows
+    lines += auc_rows(aucs)
+    if validation is not None:
+        lines += ["", "## Validation ROC AUC per seed", "",
+                  f"On the {validation.attrs.get('n_val', 'n')} validation scans (pooled over folds where the profile "
+                  "cross-validates), on which the scan models' checkpoints and the SVM's C were chosen: optimistic for those, "
+                  "and the seed moves them as well.", ""]
+        lines += auc_rows(validation)
     lines += ["", "## The paper's orderings, seed by seed (DeLong, p < 0.05)", "",
               "| A vs B | paper (A vs B) | A higher in | A higher, p < 0.05, in | B higher, p < 0.05, in |", "|---|---|---|---|---|"]
     for row in summary.itertuples(index=False):
@@ -229,10 +240,10 @@ def render_seed_spread(aucs: pd.DataFrame, summary: pd.DataFrame, machines: pd.D
                      "the host's (floating-point results of training depend on the host).")
     else:
         lines.append("All reports come from one kind of machine (same platform string, CPU and bf16 support).")
-    lines += ["", "Files: `seed_aucs.csv`, `seed_orderings.csv`, `seed_reports.csv`, `seed_spread.png`.", ""]
+    lines += ["", "Files: `seed_aucs.csv`, `seed_aucs_val.csv`, `seed_orderings.csv`, `seed_reports.csv`, `seed_spread.png`.", ""]
     return "\n".join(lines)
 
-SEED_SPREAD_FILES = ("seed_aucs.csv", "seed_orderings.csv", "seed_reports.csv", "seed_spread.png", "seed_spread.md")
+SEED_SPREAD_FILES = ("seed_aucs.csv", "seed_aucs_val.csv", "seed_orderings.csv", "seed_reports.csv", "seed_spread.png", "seed_spread.md")
 
 def write_seed_spread(report_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
     """Read the reports of several training seeds, check them and write SEED_SPREAD_FILES to `out_dir`."""
@@ -243,14 +254,17 @@ def write_seed_spread(report_dirs: Sequence[str | Path], out_dir: str | Path) ->
     models = check_seed_reports(reports)
     aucs = seed_auc_table(reports, models)
     aucs.attrs["n_test"] = len(split_rows(loaded[0][0][models[0]]))
+    validation = seed_auc_table(reports, models, split="val")
+    validation.attrs["n_val"] = len(split_rows(loaded[0][0][models[0]], "val"))
     orderings = seed_orderings_table(reports, models)
     machines = seed_reports_table(report_dirs, labels, [settings for _, settings in loaded])
     write_csv(aucs, out_dir / "seed_aucs.csv")
+    write_csv(validation, out_dir / "seed_aucs_val.csv")
     write_csv(orderings, out_dir / "seed_orderings.csv")
     write_csv(machines, out_dir / "seed_reports.csv")
     plot_seed_spread(aucs, labels, out_dir / "seed_spread.png")
     with atomic_write(out_dir / "seed_spread.md") as temporary:
-        temporary.write_text(render_seed_spread(aucs, ordering_summary(orderings), machines))
+        temporary.write_text(render_seed_spread(aucs, ordering_summary(orderings), machines, validation))
     return out_dir / "seed_spread.md"
 
 def seed_spread_cli(argv: list[str] | None = None) -> None:

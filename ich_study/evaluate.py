@@ -30,8 +30,8 @@ __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON
            'results_table', 'comparisons_table', 'apply_operating_point', 'operating_point_table', 'subgroups_table',
            'timing_table', 'plot_roc_curves', 'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset',
            'run_parameters', 'run_fold', 'normalise_runs', 'check_run_split', 'score_lstm_run', 'linear_svm',
-           'choose_svm_c', 'svm_c_at_grid_edge', 'cnn_slice_outputs', 'padded_feature_rows', 'cnn_baselines',
-           'time_classification', 'example_slice_loader', 'evaluate_study']
+           'choose_svm_c', 'svm_c_at_grid_edge', 'platt_scaled_svm', 'cnn_slice_outputs', 'padded_feature_rows',
+           'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -564,6 +564,24 @@ def svm_c_at_grid_edge(selection: pd.DataFrame) -> bool:
     if len(aucs) < 2 or np.isnan(aucs).all(): return False
     return (chosen == 0 and aucs[0] > aucs[1]) or (chosen == len(aucs) - 1 and aucs[-1] > aucs[-2])
 
+def platt_scaled_svm(train_features: np.ndarray, train_labels: np.ndarray, val_features: np.ndarray,
+                     val_labels: np.ndarray, c: float, seed: int = 0):
+    """The linear SVM with C = `c` fitted on the training scans, its decision values mapped to probabilities
+    by Platt's sigmoid fitted on the validation scans (a held-out set, as Platt recommends). Where those are
+    of one class, the sigmoid is fitted to cross-validated decision values of the training scans instead.
+    Returns the calibrated classifier and where its sigmoid was fitted ('validation' or 'training')."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    train_labels, val_labels = np.asarray(train_labels), np.asarray(val_labels)
+    if len(np.unique(val_labels)) == 2:
+        svm = FrozenEstimator(linear_svm(c, seed).fit(train_features, train_labels))
+        every_scan = np.arange(len(val_labels))              # a frozen SVM: one "fold" that scores every scan
+        calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=[(every_scan, every_scan)])
+        return calibrated.fit(val_features, val_labels), "validation"
+    folds = max(2, int(min(5, np.bincount(train_labels).min())))
+    calibrated = CalibratedClassifierCV(linear_svm(c, seed), method="sigmoid", cv=folds, ensemble=False)
+    return calibrated.fit(train_features, train_labels), "training"
+
 def cnn_slice_outputs(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str
                       ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per scan (by case_id) of `rows`: the N x 512 slice features and the N slice probabilities of the
@@ -594,12 +612,10 @@ def cnn_baselines(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str, see
                   ) -> dict[str, pd.DataFrame]:
     """The paper's baselines from a stage-1 CNN: max / 95th percentile of slice probabilities, and a Platt-scaled
     linear SVM whose C is chosen on the validation scans (`choose_svm_c`; its table is appended to `svm_selection`)."""
-    from sklearn.calibration import CalibratedClassifierCV
     features, slice_probabilities = cnn_slice_outputs(run_dir, rows, cache_dir, device)
     flat = padded_feature_rows(features)                         # case_id -> flattened, centred, zero-padded
     train = rows[rows.split == "train"]
     if train.label.nunique() < 2: raise LabelError(f"{run_dir}: the training split needs both classes to fit the SVM")
-    folds = int(min(5, train.label.value_counts().min()))
     train_features = np.stack([flat[c] for c in train.case_id])
     val = rows[rows.split == "val"]
     val_features = np.stack([flat[c] for c in val.case_id]) if len(val) else train_features[:0]
@@ -613,16 +629,17 @@ def cnn_baselines(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str, see
         notes.append(f"{run_dir}: the SVM's C chosen on the validation scans, {chosen_c:g}, lies at an end of the "
                      f"grid ({selection.C.min():g} to {selection.C.max():g}) and ranks them better than its neighbour: "
                      "a C beyond the grid might rank them better still (probes/svm_c.py tries two decades below).")
-    svm = CalibratedClassifierCV(linear_svm(chosen_c, seed), method="sigmoid", cv=max(folds, 2), ensemble=False)
-    svm.fit(train_features, train.label.to_numpy())
+    svm, calibrated_on = platt_scaled_svm(train_features, train.label.to_numpy(), val_features, val.label.to_numpy(),
+                                          chosen_c, seed)
     scored = rows[rows.split.isin(["val", "test"])]
     scored_features = np.stack([flat[c] for c in scored.case_id])
     svm_probability = svm.predict_proba(scored_features)[:, 1]
     decision = svm.calibrated_classifiers_[0].estimator.decision_function(scored_features)
     if notes is not None and np.corrcoef(decision, svm_probability)[0, 1] < 0:
-        notes.append(f"{run_dir}: the SVM's Platt sigmoid has a negative slope (its cross-validated decision "
-                     "values ranked the training scans backwards, too few scans?): probabilities rank opposite "
-                     "to the SVM's decision values.")
+        why = ("the validation scans rank its decision values backwards" if calibrated_on == "validation"
+               else "its cross-validated decision values ranked the training scans backwards")
+        notes.append(f"{run_dir}: the SVM's Platt sigmoid, fitted on the {calibrated_on} scans, has a negative slope "
+                     f"({why}): its probabilities rank the scans opposite to its decision values.")
     base = scored[["case_id", "label", "split"]]
     return {"cnn-max": base.assign(probability=[float(slice_probabilities[c].max()) for c in scored.case_id]),
             "cnn-p95": base.assign(probability=[float(np.percentile(slice_probabilities[c], 95)) for c in scored.case_id]),

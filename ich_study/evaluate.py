@@ -54,7 +54,7 @@ PAPER_RESULTS: dict[str, Any] = {
 EXPERIMENT_DESCRIPTIONS: dict[str, str] = {
     "cnn-max": "slice CNN, max slice probability per scan",
     "cnn-p95": "slice CNN, 95th percentile of slice probabilities",
-    "svm": "linear SVM on zero-padded N x 512 CNN features (Platt)",
+    "svm": "linear SVM on zero-padded N x 512 CNN features (C and Platt on validation)",
     "lstm1": "1 BiLSTM layer after stage 2 (CNN frozen)",
     "lstm2": "2 BiLSTM layers after stage 2 (CNN frozen)",
     "e2e1": "1 BiLSTM layer after stage 3 (end to end)",

@@ -25,15 +25,16 @@ from ich_study.evaluate import (SVM_C_GRID, _fold_manifest, cnn_slice_outputs, l
 BELOW_GRID = tuple(min(SVM_C_GRID) * 10.0 ** -k for k in (2, 1))
 
 
-def training_and_validation_rows(dataset_dir: Path, run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{split: (flattened padded slice features, labels)} of the run's training and validation scans."""
+def training_and_validation_rows(dataset_dir: Path, run_dir: Path, kept_splits: tuple[str, ...] = ("train", "val")
+                                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{split: (flattened padded slice features, labels)} of the run's scans of `kept_splits` (training and validation)."""
     manifest, splits = read_dataset(dataset_dir)
     rows = _fold_manifest(manifest, splits, run_fold(run_dir, 0, 1), run_dir)
     rows = rows[rows.split.isin(["train", "val", "test"])]
     features, _ = cnn_slice_outputs(run_dir, rows, dataset_dir / "cache", "cpu")
     flat = padded_feature_rows(features)
     return {split: (np.stack([flat[c] for c in part.case_id]), part.label.to_numpy())
-            for split, part in rows.groupby("split") if split in ("train", "val")}
+            for split, part in rows.groupby("split") if split in kept_splits}
 
 
 if __name__ == "__main__":

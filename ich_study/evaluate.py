@@ -30,8 +30,8 @@ __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON
            'results_table', 'comparisons_table', 'apply_operating_point', 'operating_point_table', 'subgroups_table',
            'timing_table', 'plot_roc_curves', 'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset',
            'run_parameters', 'run_fold', 'normalise_runs', 'check_run_split', 'score_lstm_run', 'linear_svm',
-           'choose_svm_c', 'svm_c_at_grid_edge', 'platt_scaled_svm', 'cnn_slice_outputs', 'padded_feature_rows',
-           'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study']
+           'choose_svm_c', 'svm_c_at_grid_edge', 'cross_validated_platt_svm', 'platt_scaled_svm', 'cnn_slice_outputs',
+           'padded_feature_rows', 'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -564,6 +564,15 @@ def svm_c_at_grid_edge(selection: pd.DataFrame) -> bool:
     if len(aucs) < 2 or np.isnan(aucs).all(): return False
     return (chosen == 0 and aucs[0] > aucs[1]) or (chosen == len(aucs) - 1 and aucs[-1] > aucs[-2])
 
+def cross_validated_platt_svm(train_features: np.ndarray, train_labels: np.ndarray, c: float, seed: int = 0):
+    """The linear SVM with C = `c` fitted on the training scans, Platt's sigmoid fitted on cross-validated decision
+    values of those scans (up to 5 folds): what the report used before 2026-12-03, now the fallback."""
+    from sklearn.calibration import CalibratedClassifierCV
+    train_labels = np.asarray(train_labels)
+    folds = max(2, int(min(5, np.bincount(train_labels).min())))
+    calibrated = CalibratedClassifierCV(linear_svm(c, seed), method="sigmoid", cv=folds, ensemble=False)
+    return calibrated.fit(train_features, train_labels)
+
 def platt_scaled_svm(train_features: np.ndarray, train_labels: np.ndarray, val_features: np.ndarray,
                      val_labels: np.ndarray, c: float, seed: int = 0):
     """The linear SVM with C = `c` fitted on the training scans, its decision values mapped to probabilities
@@ -578,9 +587,7 @@ def platt_scaled_svm(train_features: np.ndarray, train_labels: np.ndarray, val_f
         every_scan = np.arange(len(val_labels))              # a frozen SVM: one "fold" that scores every scan
         calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=[(every_scan, every_scan)])
         return calibrated.fit(val_features, val_labels), "validation"
-    folds = max(2, int(min(5, np.bincount(train_labels).min())))
-    calibrated = CalibratedClassifierCV(linear_svm(c, seed), method="sigmoid", cv=folds, ensemble=False)
-    return calibrated.fit(train_features, train_labels), "training"
+    return cross_validated_platt_svm(train_features, train_labels, c, seed), "training"
 
 def cnn_slice_outputs(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str
                       ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

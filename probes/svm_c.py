@@ -25,8 +25,8 @@ from ich_study.evaluate import (SVM_C_GRID, _fold_manifest, cnn_slice_outputs, l
 BELOW_GRID = tuple(min(SVM_C_GRID) * 10.0 ** -k for k in (2, 1))
 
 
-def training_and_validation_rows(dataset_dir: Path, run_dir: Path, kept_splits: tuple[str, ...] = ("train", "val")
-                                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def split_feature_rows(dataset_dir: Path, run_dir: Path, kept_splits: tuple[str, ...] = ("train", "val")
+                       ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{split: (flattened padded slice features, labels)} of the run's scans of `kept_splits` (training and validation)."""
     manifest, splits = read_dataset(dataset_dir)
     rows = _fold_manifest(manifest, splits, run_fold(run_dir, 0, 1), run_dir)
@@ -39,7 +39,7 @@ def training_and_validation_rows(dataset_dir: Path, run_dir: Path, kept_splits: 
 
 if __name__ == "__main__":
     if len(sys.argv) != 3: sys.exit(__doc__)
-    data = training_and_validation_rows(Path(sys.argv[1]), Path(sys.argv[2]))
+    data = split_feature_rows(Path(sys.argv[1]), Path(sys.argv[2]))
     (train_x, train_y), (val_x, val_y) = data["train"], data["val"]
     print(f"{len(train_y)} training scans, {len(val_y)} validation scans, {train_x.shape[1]} features")
     for c in BELOW_GRID + SVM_C_GRID:

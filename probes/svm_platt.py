@@ -2,7 +2,7 @@
 
 The report's SVM (`evaluate.platt_scaled_svm`) fits the sigmoid on the validation scans' decision
 values of the SVM fitted on the training scans. Before 2026-12-03 it was fitted on cross-validated
-decision values of the training scans (`CalibratedClassifierCV(..., cv=5, ensemble=False)`). A
+decision values of the training scans (`evaluate.cross_validated_platt_svm`, now the fallback). A
 sigmoid is monotone, so either keeps the SVM's ranking unless its slope comes out negative, which
 turns the ranking around. For a stage-1 `cnn` run and a C (by default the one `evaluate.choose_svm_c`
 chooses on the validation scans, as the report does), this
@@ -18,8 +18,8 @@ from pathlib import Path
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import roc_auc_score
 
-from ich_study.evaluate import choose_svm_c, linear_svm, platt_scaled_svm
-from svm_c import training_and_validation_rows
+from ich_study.evaluate import choose_svm_c, cross_validated_platt_svm, linear_svm, platt_scaled_svm
+from svm_c import split_feature_rows
 
 
 def sigmoid_slope(calibrated: CalibratedClassifierCV) -> float:
@@ -29,7 +29,7 @@ def sigmoid_slope(calibrated: CalibratedClassifierCV) -> float:
 
 if __name__ == "__main__":
     if len(sys.argv) not in (3, 4): sys.exit(__doc__)
-    data = training_and_validation_rows(Path(sys.argv[1]), Path(sys.argv[2]), ("train", "val", "test"))
+    data = split_feature_rows(Path(sys.argv[1]), Path(sys.argv[2]), ("train", "val", "test"))
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = data["train"], data["val"], data["test"]
     if len(sys.argv) == 4: c = float(sys.argv[3])
     else:
@@ -40,7 +40,7 @@ if __name__ == "__main__":
     print(f"decision values: validation AUC {roc_auc_score(val_y, svm.decision_function(val_x)):.3f}, "
           f"test AUC {roc_auc_score(test_y, svm.decision_function(test_x)):.3f}")
     on_validation, where = platt_scaled_svm(train_x, train_y, val_x, val_y, c)
-    cross_validated = CalibratedClassifierCV(linear_svm(c), method="sigmoid", cv=5, ensemble=False).fit(train_x, train_y)
+    cross_validated = cross_validated_platt_svm(train_x, train_y, c)
     for name, calibrated in ((f"sigmoid on the {where} scans (the report)", on_validation),
                              ("sigmoid on cross-validated training scans (before 2026-12-03)", cross_validated)):
         print(f"{name}: slope a = {sigmoid_slope(calibrated):+.3g}, "

@@ -18,16 +18,16 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
 # %% auto #0
 __all__ = ['STUDY_PACKAGES', 'OUTPUT_FOLDERS', 'ICHStudyError', 'ScanError', 'LabelError', 'SplitError', 'ConfigError',
-           'CheckpointError', 'atomic_write', 'write_json', 'write_csv', 'set_seed', 'set_torch_threads', 'repo_root',
-           'load_profile', 'library_versions', 'git_commit', 'cpu_model', 'cpu_has_bf16', 'provenance', 'render_readme',
-           'main']
+           'CheckpointError', 'run_cli', 'atomic_write', 'write_json', 'write_csv', 'set_seed', 'set_torch_threads',
+           'repo_root', 'load_profile', 'library_versions', 'git_commit', 'cpu_model', 'cpu_has_bf16', 'provenance',
+           'render_readme', 'main']
 
 # %% ../nbs/00_core.ipynb #37f709d6
 class ICHStudyError(Exception):
@@ -50,6 +50,15 @@ class ConfigError(ICHStudyError):
 
 class CheckpointError(ICHStudyError):
     """A checkpoint is missing, corrupt or belongs to another architecture or stage."""
+
+# %% ../nbs/00_core.ipynb #9ecff282
+def run_cli(prog: str, work: Callable[[], Any]) -> Any:
+    """Run a console script's `work`; an `ICHStudyError` ends it with `PROG: error: ...` and exit status 1."""
+    try:
+        return work()
+    except ICHStudyError as error:   # the user's data or options: a message, not a traceback
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 # %% ../nbs/00_core.ipynb #5c94d3a4
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from .core import ICHStudyError, LabelError, ScanError, SplitError, ConfigError, write_csv
+from .core import LabelError, ScanError, SplitError, ConfigError, run_cli, write_csv
 from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices,
                           is_axial, image_stack_files)
 
@@ -508,11 +508,9 @@ def prepare_cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--cavity", action="store_true",
                         help="detect the cranial cavity per slice now (slice_labels.cranial_cavity), reading every scan")
     args = parser.parse_args(argv)
-    try:
-        manifest = prepare_dataset(args.source, args.root, args.out, args.seed, tuple(args.fractions), args.folds,
-                                   args.skip_bad, args.splits, args.verify, args.cavity)
-    except ICHStudyError as exc:   # the user's data or options: a message, not a traceback
-        raise SystemExit(f"ich-prepare: {exc}") from None
+    manifest = run_cli("ich-prepare", lambda: prepare_dataset(
+        args.source, args.root, args.out, args.seed, tuple(args.fractions), args.folds,
+        args.skip_bad, args.splits, args.verify, args.cavity))
     print(f"{args.out}: {len(manifest)} scans ({int(manifest.label.sum())} positive) "
           f"of {manifest.patient_id.nunique()} patients")
 

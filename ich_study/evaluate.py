@@ -30,8 +30,9 @@ __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON
            'results_table', 'comparisons_table', 'apply_operating_point', 'operating_point_table', 'subgroups_table',
            'timing_table', 'plot_roc_curves', 'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset',
            'run_parameters', 'run_fold', 'normalise_runs', 'check_run_split', 'score_lstm_run', 'linear_svm',
-           'choose_svm_c', 'svm_c_at_grid_edge', 'cross_validated_platt_svm', 'platt_scaled_svm', 'cnn_slice_outputs',
-           'padded_feature_rows', 'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study']
+           'choose_svm_c', 'svm_c_at_grid_edge', 'cross_validated_platt_svm', 'platt_scaled_svm', 'platt_slope',
+           'cnn_slice_outputs', 'padded_feature_rows', 'cnn_baselines', 'time_classification', 'example_slice_loader',
+           'evaluate_study']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -589,6 +590,11 @@ def platt_scaled_svm(train_features: np.ndarray, train_labels: np.ndarray, val_f
         return calibrated.fit(val_features, val_labels), "validation"
     return cross_validated_platt_svm(train_features, train_labels, c, seed), "training"
 
+def platt_slope(calibrated) -> float:
+    """The slope a of the Platt sigmoid 1 / (1 + exp(a f + b)) of a classifier from `platt_scaled_svm` or
+    `cross_validated_platt_svm`, as sklearn stores it: a positive a ranks the scans opposite to the SVM."""
+    return float(calibrated.calibrated_classifiers_[0].calibrators[0].a_)
+
 def cnn_slice_outputs(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str
                       ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per scan (by case_id) of `rows`: the N x 512 slice features and the N slice probabilities of the
@@ -641,12 +647,11 @@ def cnn_baselines(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str, see
     scored = rows[rows.split.isin(["val", "test"])]
     scored_features = np.stack([flat[c] for c in scored.case_id])
     svm_probability = svm.predict_proba(scored_features)[:, 1]
-    decision = svm.calibrated_classifiers_[0].estimator.decision_function(scored_features)
-    if notes is not None and np.corrcoef(decision, svm_probability)[0, 1] < 0:
+    if notes is not None and platt_slope(svm) > 0:
         why = ("the validation scans rank its decision values backwards" if calibrated_on == "validation"
                else "its cross-validated decision values ranked the training scans backwards")
-        notes.append(f"{run_dir}: the SVM's Platt sigmoid, fitted on the {calibrated_on} scans, has a negative slope "
-                     f"({why}): its probabilities rank the scans opposite to its decision values.")
+        notes.append(f"{run_dir}: the SVM's Platt sigmoid, fitted on the {calibrated_on} scans, falls as its decision "
+                     f"value rises ({why}): its probabilities rank the scans opposite to its decision values.")
     base = scored[["case_id", "label", "split"]]
     return {"cnn-max": base.assign(probability=[float(slice_probabilities[c].max()) for c in scored.case_id]),
             "cnn-p95": base.assign(probability=[float(np.percentile(slice_probabilities[c], 95)) for c in scored.case_id]),

@@ -6,28 +6,31 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
 import json
 import shutil
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from .core import (ConfigError, ICHStudyError, atomic_write, load_profile, provenance,
-                            repo_root, write_json)
+                            repo_root, run_cli, write_json)
 
 # %% auto #0
 __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA_SOURCES', 'DATA_KEYS', 'SYNTHETIC_REQUIRED',
            'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'Experiment', 'notebook_parameters', 'check_profile',
            'with_training_seed', 'study_name', 'stage_parameters', 'build_dataset', 'is_reusable', 'run_name',
-           'run_experiment', 'training_precision', 'reproduce', 'reproduce_cli', 'predict_scan', 'predict_cli']
+           'run_experiment', 'training_progress', 'reporting_progress', 'training_precision', 'reproduce',
+           'reproduce_cli', 'predict_scan', 'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -194,9 +197,11 @@ def run_name(experiment_name: str, fold: int | None = None) -> str:
 
 def run_experiment(experiment: Experiment, profile: dict[str, Any], study: str, data_dir: Path,
                    runs_dir: Path, notebooks_dir: Path, fold: int | None = None,
-                   force: bool = False, threads: int = 0) -> tuple[Path, bool]:
+                   force: bool = False, threads: int = 0,
+                   say: Callable[[str], None] | None = None) -> tuple[Path, bool]:
     """Train one experiment through nbs/train.ipynb; returns its run folder and whether it trained
-    now (False: a finished run with the same parameters and upstream run was reused)."""
+    now (False: a finished run with the same parameters and upstream run was reused). With `say`,
+    how far the training is goes to it while it runs (`reporting_progress`)."""
     name = run_name(experiment.name, fold)
     run_dir = runs_dir / study / name
     parameters = stage_parameters(profile, experiment)
@@ -213,13 +218,51 @@ def run_experiment(experiment: Experiment, profile: dict[str, Any], study: str, 
     # forced, or finished with other parameters or from an older upstream run: train afresh
     if run_dir.exists() and (force or record): shutil.rmtree(run_dir)
     parameters_run = {**parameters, "threads": threads} if threads else parameters   # speed only
-    _run_notebook(repo_root() / "nbs" / "train.ipynb", notebooks_dir / f"{name}.ipynb",
-                  parameters_run, cwd=repo_root())
+    with reporting_progress(run_dir, name, say) if say else contextlib.nullcontext():
+        _run_notebook(repo_root() / "nbs" / "train.ipynb", notebooks_dir / f"{name}.ipynb",
+                      parameters_run, cwd=repo_root())
     if not (run_dir / "best.pt").exists():
         raise ICHStudyError(f"{name}: train.ipynb finished but wrote no {run_dir / 'best.pt'}")
     write_json({"parameters": parameters, "init_run_id": init_run_id, "run_id": uuid.uuid4().hex,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, run_dir / "finished.json")
     return run_dir, True
+
+# %% ../nbs/09_reproduce.ipynb #fe6a6635
+def training_progress(run_dir: Path) -> str | None:
+    """How far a training run is, in words, from its `config.json` and `metrics.csv`; None before its
+    first validation (or while a file is being replaced)."""
+    from ich_study.train import TrainConfig
+    try:
+        config = TrainConfig(**json.loads((run_dir / "config.json").read_text()))
+        metrics = pd.read_csv(run_dir / "metrics.csv")
+    except (OSError, ValueError, TypeError, pd.errors.EmptyDataError):
+        return None
+    if metrics.empty: return None
+    last, total = metrics.iloc[-1], config.total_steps
+    seconds_per_step = metrics.seconds.sum() / last.step       # validations included
+    pace = (f"finished after {metrics.seconds.sum() / 60:.1f} min of training" if last.step >= total else
+            f"{seconds_per_step:.2f} s per step, about {(total - last.step) * seconds_per_step / 60:.1f} min left")
+    return (f"step {int(last.step):,}/{total:,} ({last.step / total:.0%}), validation {last.metric} "
+            f"{last.val_metric:.3f} (best {metrics.val_metric.max():.3f}), {pace}")
+
+@contextlib.contextmanager
+def reporting_progress(run_dir: Path, name: str, say: Callable[[str], None], interval_s: float = 15.0) -> Iterator[None]:
+    """While the block runs, `say` the run's `training_progress` each time it changes (polled every
+    `interval_s`), and once more when the block ends."""
+    stop, said = threading.Event(), [None]
+    def report() -> None:
+        line = training_progress(run_dir)
+        if line is not None and line != said[0]:
+            say(f"{name}: {line}"); said[0] = line
+    def watch() -> None:
+        while not stop.wait(interval_s): report()
+    watcher = threading.Thread(target=watch, name=f"progress-{name}", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set(); watcher.join()
+        report()
 
 # %% ../nbs/09_reproduce.ipynb #04dfbc1f
 def _folds(profile: dict[str, Any]) -> list[int | None]:
@@ -277,8 +320,8 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
             step = time.time()
             name = run_name(experiment.name, fold)
             try:
-                run_dir, trained = run_experiment(experiment, profile, study, data_dir, runs_dir,
-                                         notebooks_dir, fold, force, threads)
+                run_dir, trained = run_experiment(experiment, profile, study, data_dir, runs_dir, notebooks_dir,
+                                                  fold, force, threads, say=lambda line: _say(line, started))
             except Exception as exc:
                 failed = notebooks_dir / f"{name}.failed.ipynb"
                 raise ICHStudyError(f"experiment {name} failed: {type(exc).__name__}: {exc}\n"
@@ -330,12 +373,8 @@ def reproduce_cli(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from ich_study.core import set_torch_threads
     set_torch_threads(args.threads or 2)
-    try:
-        reproduce(args.profile, args.data, args.study, args.force, args.runs_dir, args.reports_dir,
-                  threads=args.threads, seed=args.seed)
-    except ICHStudyError as exc:
-        print(f"ich-reproduce: error: {exc}", file=sys.stderr)
-        raise SystemExit(1)
+    run_cli("ich-reproduce", lambda: reproduce(args.profile, args.data, args.study, args.force, args.runs_dir,
+                                               args.reports_dir, threads=args.threads, seed=args.seed))
 
 # %% ../nbs/09_reproduce.ipynb #b174b170
 def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: str = "cpu") -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .core import ConfigError, ICHStudyError, LabelError, atomic_write, write_csv, write_json
+from .core import ConfigError, LabelError, atomic_write, run_cli, write_csv, write_json
 from .evaluate import (EXPERIMENT_DESCRIPTIONS, PAPER_RESULTS, check_predictions, comparisons_table,
                                 demo_predictions, split_rows)
 from .stats import roc_auc
@@ -275,8 +275,5 @@ def seed_spread_cli(argv: list[str] | None = None) -> None:
     parser.add_argument("reports", nargs="+", help="report folders, e.g. reports/demo reports/demo-seed1")
     parser.add_argument("--out", required=True, help="folder for seed_spread.md and its tables and figure")
     args = parser.parse_args(argv)
-    try: written = write_seed_spread(args.reports, args.out)
-    except ICHStudyError as exc:
-        print(f"ich-seed-spread: error: {exc}", file=sys.stderr)
-        raise SystemExit(1)
+    written = run_cli("ich-seed-spread", lambda: write_seed_spread(args.reports, args.out))
     print(f"ich-seed-spread: wrote {written}")

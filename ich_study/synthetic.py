@@ -19,7 +19,7 @@ import pandas as pd
 import SimpleITK as sitk
 from scipy import ndimage
 
-from .core import ConfigError, atomic_write, write_csv, write_json
+from .core import ConfigError, atomic_write, run_cli, write_csv, write_json
 
 # %% auto #0
 __all__ = ['GENERATOR_VERSION', 'SUBTYPES', 'SUBTYPE_CODES', 'SUBTYPE_PROBABILITIES', 'DEMO_MATRIX', 'DEMO_SLICES',
@@ -621,11 +621,8 @@ def synth_cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
-    try:
-        out = synthesize_cohort(args.out, args.n_cases, args.matrix, args.slices, args.positive_fraction,
-                                args.seed, args.workers)
-    except ConfigError as error:
-        parser.exit(2, f"ich-synth: error: {error}\n")
+    out = run_cli("ich-synth", lambda: synthesize_cohort(args.out, args.n_cases, args.matrix, args.slices,
+                                                          args.positive_fraction, args.seed, args.workers))
     summary = json.loads((out / "cohort.json").read_text())
     print(f"wrote {summary['counts']['cases']} cases ({summary['counts']['positive']} with hemorrhage) "
           f"to {out} in {summary['seconds']:.0f} s")

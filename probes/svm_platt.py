@@ -3,11 +3,11 @@
 The report's SVM (`evaluate.platt_scaled_svm`) fits the sigmoid on the validation scans' decision
 values of the SVM fitted on the training scans. Before 2026-12-03 it was fitted on cross-validated
 decision values of the training scans (`evaluate.cross_validated_platt_svm`, now the fallback). A
-sigmoid is monotone, so either keeps the SVM's ranking unless its slope comes out negative, which
-turns the ranking around. For a stage-1 `cnn` run and a C (by default the one `evaluate.choose_svm_c`
-chooses on the validation scans, as the report does), this
-prints the test ROC AUC of the SVM's decision values and of the probabilities of both sigmoids, and
-the slope of each. It reads test labels: a diagnosis of the two calibrations, never a choice of C.
+sigmoid is monotone, so either keeps the SVM's ranking unless it comes out falling (sklearn's slope
+a > 0 in 1 / (1 + exp(a f + b)), `evaluate.platt_slope`), which turns the ranking around. For a
+stage-1 `cnn` run and a C (by default the one `evaluate.choose_svm_c` chooses on the validation
+scans, as the report does), this prints the test ROC AUC of the SVM's decision values and of the
+probabilities of both sigmoids, and the slope of each. It reads test labels: a diagnosis of the two calibrations, never a choice of C.
 
 usage: .venv/bin/python probes/svm_platt.py DATASET_DIR CNN_RUN_DIR [C]
        e.g. data/demo-cohort runs/demo/cnn   (a few minutes on 2 cores for demo)
@@ -15,16 +15,10 @@ usage: .venv/bin/python probes/svm_platt.py DATASET_DIR CNN_RUN_DIR [C]
 import sys
 from pathlib import Path
 
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import roc_auc_score
 
-from ich_study.evaluate import choose_svm_c, cross_validated_platt_svm, linear_svm, platt_scaled_svm
+from ich_study.evaluate import choose_svm_c, cross_validated_platt_svm, linear_svm, platt_scaled_svm, platt_slope
 from svm_c import split_feature_rows
-
-
-def sigmoid_slope(calibrated: CalibratedClassifierCV) -> float:
-    """The slope a of Platt's 1 / (1 + exp(a f + b)) as sklearn stores it: positive a turns the ranking around."""
-    return float(calibrated.calibrated_classifiers_[0].calibrators[0].a_)
 
 
 if __name__ == "__main__":
@@ -43,5 +37,5 @@ if __name__ == "__main__":
     cross_validated = cross_validated_platt_svm(train_x, train_y, c)
     for name, calibrated in ((f"sigmoid on the {where} scans (the report)", on_validation),
                              ("sigmoid on cross-validated training scans (before 2026-12-03)", cross_validated)):
-        print(f"{name}: slope a = {sigmoid_slope(calibrated):+.3g}, "
+        print(f"{name}: slope a = {platt_slope(calibrated):+.3g}, "
               f"test AUC {roc_auc_score(test_y, calibrated.predict_proba(test_x)[:, 1]):.3f}")

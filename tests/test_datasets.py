@@ -1,4 +1,5 @@
 """ich-prepare on every source (real CT-ICH, faithful RSNA/CQ500 DICOM copies), splits, cavity, pre-training slices."""
+import re
 from pathlib import Path
 
 import numpy as np
@@ -112,8 +113,10 @@ def test_skip_bad_reports_and_skips(tmp_path, capsys):
                   "patient_id": ["x", "y", "z"]}).to_csv(tmp_path / "labels.csv", index=False)
     with pytest.raises(ScanError, match="b.nii.gz"):
         prepare_dataset("folder", tmp_path, tmp_path / "out", verify_scans=True)
-    with pytest.raises(SystemExit, match="ich-prepare: .*b.nii.gz.*truncated"):
+    with pytest.raises(SystemExit) as exit_info:
         prepare_cli(["--source", "folder", "--root", str(tmp_path), "--out", str(tmp_path / "out"), "--verify"])
+    assert exit_info.value.code == 1
+    assert re.match(r"ich-prepare: error: .*b\.nii\.gz.*truncated", capsys.readouterr().err)
     prepare_cli(["--source", "folder", "--root", str(tmp_path), "--out", str(tmp_path / "out"),
                  "--verify", "--skip-bad"])
     assert "skipping bad scan b" in capsys.readouterr().err

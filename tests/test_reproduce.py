@@ -73,13 +73,17 @@ def test_rerun_reuses_finished_experiments(smoke):
 
 
 
-def test_another_training_seed_and_the_spread_over_seeds(smoke, tmp_path):
+def test_another_training_seed_and_the_spread_over_seeds(smoke, tmp_path, capsys):
     """`--seed N` trains the whole chain again with training seed N into {profile}-seedN, on the same
     cohort and splits; ich-seed-spread then tables the two reports' test AUCs side by side."""
     from ich_study.seeds import demo_seed_report
     work, report_dir = smoke
     seeded = reproduce("smoke", seed=5, runs_dir=work / "runs", reports_dir=work / "reports", data_root=work / "data")
     assert seeded.name == "smoke-seed5"
+    printed = capsys.readouterr().out          # how far each training got, as it trained: at least its last line
+    for name in ["cnn", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2"]:
+        assert re.search(rf"\] {name}: step ([\d,]+)/\1 \(100%\), validation \w+ [\d.]+ \(best [\d.]+\), "
+                         r"finished after [\d.]+ min of training", printed), printed[-3000:]
     assert json.loads((work / "runs" / "smoke-seed5" / "cnn" / "config.json").read_text())["seed"] == 5
     record = json.loads((seeded / "reproduce.json").read_text())
     assert "--seed 5" in record["command"] and record["reused"] == [] and record["profile"]["train"]["seed"] == 5

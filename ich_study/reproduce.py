@@ -12,6 +12,7 @@ import difflib
 import json
 import shutil
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -166,6 +167,16 @@ def build_dataset(profile: dict[str, Any], study: str, data_path: str | Path | N
     return folder
 
 # %% ../nbs/09_reproduce.ipynb #cb661519
+def _unix_socket_kernel_manager(socket_dir: str):
+    """A jupyter kernel manager class whose kernels talk over Unix sockets in `socket_dir` instead of
+    TCP ports on localhost, which any user of the machine could connect to (ipykernel warns of those)."""
+    from jupyter_client.manager import AsyncKernelManager
+    class UnixSocketKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.transport, self.ip = "ipc", str(Path(socket_dir) / "kernel")
+    return UnixSocketKernelManager
+
 def _run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path) -> None:
     """Execute a papermill notebook to `output` atomically; keep a failed one as *.failed.ipynb."""
     import papermill
@@ -174,8 +185,10 @@ def _run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], cwd:
     failed = output.with_name(output.stem + ".failed.ipynb")
     failed.unlink(missing_ok=True)
     try:
-        papermill.execute_notebook(str(notebook), str(running), parameters=parameters,
-                                   cwd=str(cwd), progress_bar=False, log_output=False)
+        with tempfile.TemporaryDirectory(prefix="ich-kernel-") as socket_dir:
+            papermill.execute_notebook(str(notebook), str(running), parameters=parameters, cwd=str(cwd),
+                                       progress_bar=False, log_output=False,
+                                       kernel_manager_class=_unix_socket_kernel_manager(socket_dir))
     except BaseException:
         if running.exists(): running.replace(failed)
         raise

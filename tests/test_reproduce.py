@@ -73,14 +73,15 @@ def test_rerun_reuses_finished_experiments(smoke):
 
 
 
-def test_another_training_seed_and_the_spread_over_seeds(smoke, tmp_path, capsys):
+def test_another_training_seed_and_the_spread_over_seeds(smoke, tmp_path, capfd):
     """`--seed N` trains the whole chain again with training seed N into {profile}-seedN, on the same
     cohort and splits; ich-seed-spread then tables the two reports' test AUCs side by side."""
     from ich_study.seeds import demo_seed_report
     work, report_dir = smoke
     seeded = reproduce("smoke", seed=5, runs_dir=work / "runs", reports_dir=work / "reports", data_root=work / "data")
     assert seeded.name == "smoke-seed5"
-    printed = capsys.readouterr().out          # how far each training got, as it trained: at least its last line
+    printed, warnings = capfd.readouterr()     # how far each training got, as it trained: at least its last line
+    assert "without encryption" not in warnings   # the notebooks' kernels talk over Unix sockets, not TCP
     for name in ["cnn", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2"]:
         assert re.search(rf"\] {name}: step ([\d,]+)/\1 \(100%\), validation \w+ [\d.]+ \(best [\d.]+\), "
                          r"finished after [\d.]+ min of training", printed), printed[-3000:]

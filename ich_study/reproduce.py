@@ -251,9 +251,9 @@ def training_progress(run_dir: Path) -> str | None:
     except (OSError, ValueError, TypeError, pd.errors.EmptyDataError):
         return None
     if metrics.empty: return None
-    last, total = metrics.iloc[-1], config.total_steps
-    seconds_per_step = metrics.seconds.sum() / last.step       # validations included
-    pace = (f"finished after {metrics.seconds.sum() / 60:.1f} min of training" if last.step >= total else
+    last, total, trained_s = metrics.iloc[-1], config.total_steps, metrics.seconds.sum()
+    seconds_per_step = trained_s / last.step                   # validations included
+    pace = (f"finished after {trained_s / 60:.1f} min of training" if last.step >= total else
             f"{seconds_per_step:.2f} s per step, about {(total - last.step) * seconds_per_step / 60:.1f} min left")
     return (f"step {int(last.step):,}/{total:,} ({last.step / total:.0%}), validation {last.metric} "
             f"{last.val_metric:.3f} (best {metrics.val_metric.max():.3f}), {pace}")
@@ -262,11 +262,12 @@ def training_progress(run_dir: Path) -> str | None:
 def reporting_progress(run_dir: Path, name: str, say: Callable[[str], None], interval_s: float = 15.0) -> Iterator[None]:
     """While the block runs, `say` the run's `training_progress` each time it changes (polled every
     `interval_s`), and once more when the block ends."""
-    stop, said = threading.Event(), [None]
+    stop, said = threading.Event(), None
     def report() -> None:
+        nonlocal said
         line = training_progress(run_dir)
-        if line is not None and line != said[0]:
-            say(f"{name}: {line}"); said[0] = line
+        if line is not None and line != said:
+            say(f"{name}: {line}"); said = line
     def watch() -> None:
         while not stop.wait(interval_s): report()
     watcher = threading.Thread(target=watch, name=f"progress-{name}", daemon=True)

@@ -7,7 +7,8 @@ sigmoid is monotone, so either keeps the SVM's ranking unless it comes out falli
 a > 0 in 1 / (1 + exp(a f + b)), `evaluate.platt_slope`), which turns the ranking around. For a
 stage-1 `cnn` run and a C (by default the one `evaluate.choose_svm_c` chooses on the validation
 scans, as the report does), this prints the test ROC AUC of the SVM's decision values and of the
-probabilities of both sigmoids, and the slope of each. It reads test labels: a diagnosis of the two calibrations, never a choice of C.
+probabilities of both sigmoids, and the slope of each. It reads test labels: a diagnosis of the two
+calibrations, never a choice of C.
 
 usage: .venv/bin/python probes/svm_platt.py DATASET_DIR CNN_RUN_DIR [C]
        e.g. data/demo-cohort runs/demo/cnn   (a few minutes on 2 cores for demo)

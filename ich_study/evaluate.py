@@ -707,8 +707,12 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
                    report_dir: str | os.PathLike, n_boot: int = 2000, target_sensitivity: float = 0.98,
                    seed: int = 0, level: float = 0.95, device: str = "auto",
                    cache_dir: str | os.PathLike | None = None, n_timing: int = 10,
-                   data_name: str | None = None, command: str | None = None) -> Path:
-    """Score the validation and test splits with every run, build the baselines and write reports/{study}/."""
+                   data_name: str | None = None, command: str | None = None,
+                   progress: Callable[[str], None] | None = None) -> Path:
+    """Score the validation and test splits with every run, build the baselines and write reports/{study}/.
+    `progress`, if given, is told in a few words what is being done at each step."""
+    def step(what: str) -> None:
+        if progress: progress(what)
     runs = normalise_runs(runs)
     if not runs: raise ConfigError("nothing to evaluate: `runs` is empty")
     manifest, splits = read_dataset(data_dir)
@@ -721,9 +725,13 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
     notes: list[str] = []
     svm_selection: list[pd.DataFrame] = []
     def add(name, table, fold): tables.setdefault(name, []).append(table.assign(fold=fold))
+    n_runs, scored = sum(len(folders) for folders in runs.values()), 0
     for experiment, folders in runs.items():
         for position, run_dir in enumerate(folders):
             fold = run_fold(run_dir, position, len(folders))
+            scored += 1
+            what = "the slice-CNN baselines (maximum, 95th percentile, SVM)" if experiment == "cnn" else experiment
+            step(f"scoring {what}{'' if fold < 0 else f' of fold {fold + 1}'} (run {scored} of {n_runs})")
             rows = _fold_manifest(manifest, splits, fold, run_dir)
             check_run_split(run_dir, rows)
             if experiment == "cnn":
@@ -740,11 +748,13 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
         timed = PRIMARY_EXPERIMENT if PRIMARY_EXPERIMENT in runs else scan_models[-1]
         run_dir = runs[timed][0]
         rows = _fold_manifest(manifest, splits, run_fold(run_dir, 0, len(runs[timed])), run_dir)
+        step(f"timing the classification of {n_timing} test scans with {timed}")
         timings = time_classification(run_dir, rows[rows.split == "test"], device, timed, n_timing)
     record = {"command": command or " ".join(sys.argv), "data_dir": str(Path(data_dir).resolve()),
               "runs": {e: [str(f) for f in folders] for e, folders in runs.items()}}
     if any(len(f) > 1 for f in runs.values()):
         notes.append("Cross-validation: out-of-fold test predictions of all folds are pooled (see predictions/*.csv, column fold).")
+    step(f"bootstrap intervals ({n_boot} resamples), DeLong tests, figures and the report")
     return evaluate_predictions(study, predictions, report_dir, data_name, manifest, n_boot, target_sensitivity,
                                 seed, level, timings, example_slice_loader(manifest, data_dir), notes=notes, record=record,
                                 svm_selection=pd.concat(svm_selection, ignore_index=True) if svm_selection else None)

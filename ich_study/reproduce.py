@@ -30,8 +30,8 @@ from .core import (ConfigError, ICHStudyError, atomic_write, load_profile, prove
 __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA_SOURCES', 'DATA_KEYS', 'SYNTHETIC_REQUIRED',
            'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'Experiment', 'notebook_parameters', 'check_profile',
            'with_training_seed', 'study_name', 'stage_parameters', 'build_dataset', 'is_reusable', 'run_name',
-           'run_experiment', 'training_progress', 'reporting_progress', 'training_precision', 'reproduce',
-           'reproduce_cli', 'predict_scan', 'predict_cli']
+           'run_experiment', 'training_progress', 'step_progress', 'reporting_progress', 'training_precision',
+           'reproduce', 'reproduce_cli', 'predict_scan', 'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ SYNTHETIC_REQUIRED = ("n_cases", "matrix", "slices", "positive_fraction", "seed"
 # papermill parameters that the chain sets itself, per experiment or from the command line
 CHAIN_TRAIN_PARAMETERS = ("stage", "experiment", "lstm_layers", "data_dir", "runs_dir", "fold",
                           "init_checkpoint", "threads", "smoke_cases")
-CHAIN_EVALUATE_PARAMETERS = ("study", "data_dir", "runs", "report_dir")
+CHAIN_EVALUATE_PARAMETERS = ("study", "data_dir", "runs", "report_dir", "progress_file")
 
 def notebook_parameters(notebook: str | Path) -> list[str]:
     """The names a papermill notebook takes (its cell tagged `parameters`), e.g. 'train.ipynb' in nbs/."""
@@ -231,7 +231,7 @@ def run_experiment(experiment: Experiment, profile: dict[str, Any], study: str, 
     # forced, or finished with other parameters or from an older upstream run: train afresh
     if run_dir.exists() and (force or record): shutil.rmtree(run_dir)
     parameters_run = {**parameters, "threads": threads} if threads else parameters   # speed only
-    with reporting_progress(run_dir, name, say) if say else contextlib.nullcontext():
+    with reporting_progress(lambda: training_progress(run_dir), name, say) if say else contextlib.nullcontext():
         _run_notebook(repo_root() / "nbs" / "train.ipynb", notebooks_dir / f"{name}.ipynb",
                       parameters_run, cwd=repo_root())
     if not (run_dir / "best.pt").exists():
@@ -258,14 +258,23 @@ def training_progress(run_dir: Path) -> str | None:
     return (f"step {int(last.step):,}/{total:,} ({last.step / total:.0%}), validation {last.metric} "
             f"{last.val_metric:.3f} (best {metrics.val_metric.max():.3f}), {pace}")
 
+def step_progress(progress_file: Path) -> str | None:
+    """The step a notebook says it is on, from the JSON file it rewrites (`{"step": ...}`); None
+    before it writes one."""
+    try:
+        return json.loads(Path(progress_file).read_text())["step"]
+    except (OSError, ValueError, KeyError):
+        return None
+
 @contextlib.contextmanager
-def reporting_progress(run_dir: Path, name: str, say: Callable[[str], None], interval_s: float = 15.0) -> Iterator[None]:
-    """While the block runs, `say` the run's `training_progress` each time it changes (polled every
-    `interval_s`), and once more when the block ends."""
+def reporting_progress(progress: Callable[[], str | None], name: str, say: Callable[[str], None],
+                       interval_s: float = 15.0) -> Iterator[None]:
+    """While the block runs, `say` what `progress()` returns (e.g. a run's `training_progress`) each
+    time it changes (polled every `interval_s`), and once more when the block ends."""
     stop, said = threading.Event(), None
     def report() -> None:
         nonlocal said
-        line = training_progress(run_dir)
+        line = progress()
         if line is not None and line != said:
             say(f"{name}: {line}"); said = line
     def watch() -> None:
@@ -349,9 +358,13 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     _say("evaluating all experiments on the test data and writing the report", started)
     step = time.time()
     evaluate = profile["evaluate"]
-    _run_notebook(root / "nbs" / "evaluate.ipynb", notebooks_dir / "evaluate.ipynb",
-                  {"study": study, "data_dir": str(data_dir.resolve()), "runs": run_dirs,
-                   "report_dir": str(report_dir.resolve()), **evaluate}, cwd=root)
+    with tempfile.TemporaryDirectory(prefix="ich-evaluate-") as folder:
+        progress_file = Path(folder) / "progress.json"
+        with reporting_progress(lambda: step_progress(progress_file), "evaluate", lambda line: _say(line, started)):
+            _run_notebook(root / "nbs" / "evaluate.ipynb", notebooks_dir / "evaluate.ipynb",
+                          {"study": study, "data_dir": str(data_dir.resolve()), "runs": run_dirs,
+                           "report_dir": str(report_dir.resolve()), "progress_file": str(progress_file),
+                           **evaluate}, cwd=root)
     timings["evaluate"] = time.time() - step
     timings["total"] = time.time() - started
     command = " ".join(["ich-reproduce", "--profile", str(profile_name),

@@ -85,6 +85,8 @@ def test_another_training_seed_and_the_spread_over_seeds(smoke, tmp_path, capfd)
     for name in ["cnn", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2"]:
         assert re.search(rf"\] {name}: step ([\d,]+)/\1 \(100%\), validation \w+ [\d.]+ \(best [\d.]+\), "
                          r"finished after [\d.]+ min of training", printed), printed[-3000:]
+    # and the evaluation's last step, which the notebook wrote to its progress file
+    assert re.search(r"\] evaluate: bootstrap intervals \(\d+ resamples\), DeLong tests, figures and the report", printed), printed[-3000:]
     assert json.loads((work / "runs" / "smoke-seed5" / "cnn" / "config.json").read_text())["seed"] == 5
     record = json.loads((seeded / "reproduce.json").read_text())
     assert "--seed 5" in record["command"] and record["reused"] == [] and record["profile"]["train"]["seed"] == 5

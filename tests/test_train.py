@@ -212,7 +212,7 @@ def test_predict_scans(cohort, tmp_path):
 
 
 def test_papermill_runs_every_stage(cohort, tmp_path):
-    import papermill
+    from ich_study.reproduce import _run_notebook     # papermill as the chain runs it (Unix-socket kernel)
     runs = tmp_path / "runs"
     common = dict(data_dir=str(cohort), runs_dir=str(runs), cache_dir=str(tmp_path / "cache"),
                   base_width=4, hidden_size=16, matrix=32, precision="float32", eval_interval=2,
@@ -220,10 +220,9 @@ def test_papermill_runs_every_stage(cohort, tmp_path):
     chain = [("cnn", "cnn", "", 50), ("lstm", "lstm", runs / "cnn" / "best.pt", 4),
              ("e2e", "e2e", runs / "lstm" / "best.pt", 4), ("scratch", "scratch", "", 4)]
     for stage, experiment, init, n_samples in chain:
-        papermill.execute_notebook(str(REPO / "nbs" / "train.ipynb"), str(tmp_path / f"{experiment}.ipynb"),
-                                   parameters=dict(common, stage=stage, experiment=experiment,
-                                                   init_checkpoint=str(init), n_samples=n_samples),
-                                   kernel_name="ich-study", progress_bar=False, cwd=str(REPO))
+        _run_notebook(REPO / "nbs" / "train.ipynb", tmp_path / f"{experiment}.ipynb",
+                      dict(common, stage=stage, experiment=experiment, init_checkpoint=str(init), n_samples=n_samples),
+                      cwd=REPO)
         best = load_checkpoint(runs / experiment / "best.pt", expect_stage=stage)
         assert best["step"] >= 1
     e2e = load_checkpoint(runs / "e2e" / "best.pt")

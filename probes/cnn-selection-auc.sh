@@ -4,7 +4,7 @@
 # The profile is written from profiles/demo.toml with two lines added: name = "demo" (so it shares
 # data/demo-cohort) and cnn_selection under [stages.cnn]. Run on 2026-11-29 in /tmp/fresh7 after its
 # `make reproduce`, alone on the machine: 32.9 min (the cohort reused, every training rerun). Its report,
-# reports/demo-cnnauc/, was not committed; README, What was tried, gives its numbers.
+# reports/demo-cnnauc/, was not committed; the study log (nbs/11_study_log.ipynb), What was tried, gives its numbers.
 # usage: probes/cnn-selection-auc.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -3,7 +3,7 @@
 # Pre-trains one CNN on the 300-scan synthetic cohort (generator 1.1, seed 0) rendered with the
 # windows of the CT-ICH JPGs as two channels, fine-tunes each CT-ICH fold's CNN from it with the
 # ct-ich profile's stage-1 settings, and compares them out of fold with the CNNs of the committed
-# ct-ich study (README, Results so far). Needs data/ct-ich and runs/ct-ich/cnn-fold*/ from
+# ct-ich study (README, Results so far; study log nbs/11_study_log.ipynb). Needs data/ct-ich and runs/ct-ich/cnn-fold*/ from
 # `make reproduce-ct-ich`. About 30 min with one torch thread; run it alone on the machine.
 # usage: probes/ct-ich-synthetic-pretraining.sh
 set -euo pipefail

@@ -3,7 +3,7 @@
 # Until 2026-12-02 stage 3 trained with the CNN's two 50% dropouts active, while stage 2 had trained the
 # BiLSTMs on the frozen CNN in eval mode (no dropout): at its first step stage 3 fed the BiLSTMs features
 # unlike any they had seen. That is a plausible cause of what made the demo lower stage 3's learning rate
-# (the paper's RMSprop 1e-4 took e2e2's validation AUC from 0.80 to 0.46-0.67; README, What was tried).
+# (the paper's RMSprop 1e-4 took e2e2's validation AUC from 0.80 to 0.46-0.67; study log nbs/11_study_log.ipynb, What was tried).
 # The fix (ICHNet.use_cnn_dropout, set by train.initial_model) follows the method and is kept whatever
 # this probe shows. What the probe decides is stage 3's learning rate in profiles/demo.toml, on validation
 # data only, by a rule fixed before the runs: the paper's 1e-4 replaces 1e-5 unless its best validation

@@ -16,7 +16,7 @@ labelled blood that is near bone.
 
 Run on 2026-12-02 on /tmp/fresh38 (the `make reproduce` at 9559704 behind reports/demo, brain and bone
 windows; 32 s) and before that on /tmp/fresh31 (at dec4877, the brain window alone): their numbers are
-the README's (Results so far, "Where the misses lie", and What was tried).
+in the study log nbs/11_study_log.ipynb (the bf16 reports, "Where the models miss", and What was tried).
 
 usage: .venv/bin/python probes/near_bone.py [DATA_DIR] [REPORT_DIR] [CHECKPOINT ...]
        (defaults data/demo-cohort, reports/demo, runs/demo/cnn/best.pt)

@@ -87,3 +87,12 @@ pretrain64 resize $PROBE_DATA "[[40, 80]]" none
 pretrain64 sd215 $PROBE_DATA "[[40, 80], [75, 215]]"
 $py probes/near_bone.py $PROBE_DATA reports/demo $(for name in "" -resize -bbone -sd215; do
   echo $runs/cnn-64-lesion30$name/best.pt $runs/cnn-64-lesion30$name/last.pt; done)
+# 2026-12-04: does the 128 x 128 input (no 2x2 max filter) teach a slice CNN of base width 8 more than 64 x 64 does,
+# over the demo's 6,000 batches? (Width 8 at 128 x 128 costs about what width 16 costs at 64 x 64.) Run with
+# PROBE_DATA=/tmp/fresh58/data/demo-cohort (the committed cohort, made again by the width-8 trial's clone) and
+# PROBE_OUT=/tmp/probe128/score; the 64 x 64 CNN is that clone's runs/demo/cnn (trial reports/trials/demo-width8/auc,
+# same settings but the input). The rule, written before the result was read: a whole chain at 128 x 128 only if the
+# 128 x 128 CNN's chosen checkpoint beat the 64 x 64 one's slice AUC on all validation slices by 0.03 or more.
+$py $here/width8_128.py                                          # 19.7 min
+$py $here/sliceauc.py /tmp/fresh58/runs/demo/cnn/best.pt /tmp/fresh58/runs/demo/cnn/last.pt \
+  $PROBE_OUT/runs/cnn-128-w8/best.pt $PROBE_OUT/runs/cnn-128-w8/last.pt

@@ -31,7 +31,7 @@ __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA
            'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'Experiment', 'notebook_parameters', 'check_profile',
            'with_training_seed', 'study_name', 'stage_parameters', 'build_dataset', 'is_reusable', 'run_name',
            'run_experiment', 'training_progress', 'step_progress', 'reporting_progress', 'training_precision',
-           'reproduce', 'reproduce_cli', 'predict_scan', 'predict_cli']
+           'reproduce', 'reproduce_cli', 'check_input_kind', 'predict_scan', 'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -404,6 +404,22 @@ def reproduce_cli(argv: list[str] | None = None) -> None:
                                                args.reports_dir, threads=args.threads, seed=args.seed))
 
 # %% ../nbs/09_reproduce.ipynb #b174b170
+def check_input_kind(path: str | Path, scan, checkpoint: dict[str, Any]) -> None:
+    """ScanError when `scan` is HU and the model learned from pre-windowed images, or the other way round
+    (checkpoints from before the `input` record are not checked)."""
+    from ich_study.core import ScanError
+    trained_on = checkpoint.get("input")
+    if not trained_on or trained_on.get("kind") == scan.kind: return
+    windows = " and ".join(f"{level:g}/{width:g}" for level, width in checkpoint["preprocess"]["windows"])
+    if scan.kind == "windowed":
+        raise ScanError(path, f"pre-windowed images ({', '.join(scan.channel_names) or 'one channel'}), but this model "
+                              f"learned from HU scans, which it windows itself ({windows} HU): images windowed elsewhere "
+                              "would not have the intensities it knows. Give it the HU scan (NIfTI, DICOM) or use a "
+                              "model trained on pre-windowed images")
+    raise ScanError(path, f"a {scan.kind} scan, but this model learned from pre-windowed images "
+                          f"({', '.join(trained_on.get('channels', [])) or 'one channel'}) whose windows it does not know. "
+                          "Use a model trained on HU scans")
+
 def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: str = "cpu") -> dict[str, Any]:
     """Classify one scan with a loaded checkpoint/model; returns a JSON-ready dict."""
     import torch
@@ -415,6 +431,7 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     timings["read_s"] = time.perf_counter() - start
     start = time.perf_counter()
     config = PreprocessConfig.from_dict(checkpoint["preprocess"])
+    check_input_kind(path, scan, checkpoint)
     array = preprocess_scan(scan, config)
     expected = checkpoint["architecture"]["in_channels"]
     if array.shape[1] != expected:

@@ -23,14 +23,15 @@ from tqdm.auto import tqdm
 
 from .core import (CheckpointError, ConfigError, LabelError, atomic_write, cpu_has_bf16, provenance,
                             set_seed, write_csv, write_json)
+from .io import read_scan
 from .model import ICHNet, resolve_device, resolve_precision
 from .preprocess import PreprocessConfig, SliceDataset, VolumeDataset, balanced_sampler, load_preprocessed
 
 # %% auto #0
 __all__ = ['STAGES', 'STAGE_DEFAULTS', 'CHECKPOINT_FORMAT', 'RUNTIME_FIELDS', 'TrainConfig', 'save_checkpoint', 'load_checkpoint',
            'model_from_checkpoint', 'initial_model', 'optimizer_for', 'stage_logits', 'train_step', 'toy_volumes',
-           'run_tables', 'training_draws', 'predict_scans', 'predict_slices', 'safe_auc', 'weight_average',
-           'plot_learning_curves', 'train_stage']
+           'run_tables', 'training_draws', 'training_input', 'predict_scans', 'predict_slices', 'safe_auc',
+           'weight_average', 'plot_learning_curves', 'train_stage']
 
 # %% ../nbs/06_train.ipynb #1eb7ffdf
 STAGES = ("cnn", "lstm", "e2e", "scratch")
@@ -261,6 +262,14 @@ def training_draws(labels: Sequence[int], config: TrainConfig, start_step: int =
 def _reader(reader: Callable | None) -> dict[str, Callable]:
     return {} if reader is None else {"reader": reader}     # None: the data layer's default (read_scan)
 
+def training_input(image: str | os.PathLike, reader: Callable | None = None) -> dict[str, Any]:
+    """What kind of scan a model learns from, read from one of its training scans: {'kind': 'HU'}, or
+    {'kind': 'windowed', 'channels': [...]} for pre-windowed images (no HU left for the model's windows)."""
+    scan = (reader or read_scan)(str(image))
+    kind = getattr(scan, "kind", "HU")
+    if kind != "windowed": return {"kind": kind}
+    return {"kind": kind, "channels": [str(name) for name in getattr(scan, "channel_names", ())]}
+
 def predict_scans(model: ICHNet, manifest_rows: pd.DataFrame, preprocess_config: PreprocessConfig,
                   cache_dir: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                   progress: bool = True, reader: Callable | None = None) -> pd.DataFrame:
@@ -401,7 +410,7 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
     else: set_seed(config.seed + 1)
     base = {"format": CHECKPOINT_FORMAT, "stage": stage, "experiment": config.experiment,
             "architecture": model.architecture, "preprocess": asdict(preprocess), "config": config_dict,
-            "metric_name": metric_name}
+            "metric_name": metric_name, "input": training_input(tables["train"]["image"].iloc[0], reader)}
 
     evaluated = model if averaged is None else averaged.module      # what is validated and saved as best.pt
 

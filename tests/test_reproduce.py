@@ -170,32 +170,69 @@ def test_predict_dicom_series(smoke, tmp_path):
     assert from_dicom["slice_scores"] == pytest.approx(from_nifti["slice_scores"], abs=1e-3)
 
 
-@pytest.mark.skipif(not CT_ICH.exists(), reason="CT-ICH data not present")
-def test_predict_ct_ich_folder(smoke, tmp_path):
-    """A CT-ICH patient folder (brain + bone JPGs) is classified by a two-channel model whose
-    checkpoint carries the windowed-image preprocessing; the HU smoke model refuses it clearly."""
+def _two_channel_checkpoint(path, learned_from):
+    """An untrained two-channel model (plumbing only) whose checkpoint says what kind of scan it learned from."""
     from dataclasses import asdict
     import torch
     from ich_study.model import ICHNet
     from ich_study.preprocess import PreprocessConfig
     from ich_study.train import CHECKPOINT_FORMAT, save_checkpoint
     torch.manual_seed(0)
-    model = ICHNet(in_channels=2, base_width=4, lstm_layers=1, hidden_size=16)   # untrained: plumbing only
-    checkpoint = tmp_path / "two-channel.pt"
+    model = ICHNet(in_channels=2, base_width=4, lstm_layers=1, hidden_size=16)
     save_checkpoint({"format": CHECKPOINT_FORMAT, "stage": "e2e", "experiment": "test",
                      "architecture": model.architecture, "model_state": model.state_dict(),
-                     "preprocess": asdict(PreprocessConfig(max_filter="2x2", matrix=32)),
+                     "preprocess": asdict(PreprocessConfig(windows=((40, 80), (600, 2800)), max_filter="2x2", matrix=32)),
+                     "input": learned_from,
                      "operating_point": {"threshold": 0.5, "target_sensitivity": 0.98,
-                                         "chosen_on": "validation"}}, checkpoint)
+                                         "chosen_on": "validation"}}, path)
+    return path
+
+
+@pytest.mark.skipif(not CT_ICH.exists(), reason="CT-ICH data not present")
+def test_predict_ct_ich_folder(smoke, tmp_path):
+    """A CT-ICH patient folder (brain + bone JPGs) is classified by a two-channel model that learned
+    from such images; a two-channel model that learned from HU scans (brain and bone windows of its
+    own, like `demo`'s) refuses it, and so does the one-channel HU smoke model, each with a clear line."""
+    windowed = _two_channel_checkpoint(tmp_path / "windowed.pt", {"kind": "windowed", "channels": ["brain", "bone"]})
     patient = CT_ICH / "Patients_CT" / "049"
-    code, lines, stderr = _predict("--model", checkpoint, patient)
+    code, lines, stderr = _predict("--model", windowed, patient)
     assert code == 0, stderr
     n_slices = len(list((patient / "brain").glob("*.jpg")))
     assert len(lines[0]["slice_scores"]) == n_slices          # no max filter across 5 mm slices
     assert lines[0]["decision"] in ("ICH", "no ICH")
+    from_hu = _two_channel_checkpoint(tmp_path / "hu.pt", {"kind": "HU"})
+    code, lines, stderr = _predict("--model", from_hu, patient)
+    assert code == 1 and "Traceback" not in stderr
+    assert "049" in lines[0]["error"] and "pre-windowed images (brain, bone)" in lines[0]["error"]
+    assert "learned from HU scans" in lines[0]["error"] and "40/80 and 600/2800 HU" in lines[0]["error"]
     code, lines, stderr = _predict("--model", smoke[0] / "runs" / "smoke" / "e2e2" / "best.pt", patient)
     assert code == 1 and "Traceback" not in stderr
-    assert "channel" in lines[0]["error"] and "049" in lines[0]["error"]
+    assert "learned from HU scans" in lines[0]["error"] and "049" in lines[0]["error"]
+
+
+def test_predict_refuses_the_other_kind_of_scan(smoke, tmp_path):
+    """The smoke model learned from HU scans and says so in its checkpoint: a folder of pre-windowed
+    PNGs (one channel, as many as the model reads) is refused by name, not classified; a model that
+    learned from pre-windowed images refuses a HU NIfTI file; the other scans are still classified."""
+    from PIL import Image
+    from ich_study.train import load_checkpoint
+    work, _ = smoke
+    model = work / "runs" / "smoke" / "e2e2" / "best.pt"
+    assert load_checkpoint(model)["input"] == {"kind": "HU"}
+    stack = tmp_path / "windowed-stack"
+    stack.mkdir()
+    for number in range(1, 13):
+        Image.fromarray(np.full((32, 32), 10 * number, np.uint8)).save(stack / f"{number}.png")
+    manifest = pd.read_csv(work / "data" / "smoke-cohort" / "manifest.csv")
+    nifti = work / "data" / "smoke-cohort" / manifest["image"].iloc[0]
+    code, lines, stderr = _predict("--model", model, stack, nifti)
+    assert code == 1 and "Traceback" not in stderr
+    refused, classified = lines
+    assert "windowed-stack" in refused["error"] and "learned from HU scans" in refused["error"]
+    assert 0.0 <= classified["probability"] <= 1.0
+    windowed = _two_channel_checkpoint(tmp_path / "windowed.pt", {"kind": "windowed", "channels": ["brain", "bone"]})
+    code, lines, stderr = _predict("--model", windowed, nifti)
+    assert code == 1 and "learned from pre-windowed images (brain, bone)" in lines[0]["error"], lines
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "profiles").glob("*.toml")))

@@ -25,7 +25,7 @@ import torch
 from ich_study.core import cpu_model, set_torch_threads
 from ich_study.model import resolve_precision
 from ich_study.reproduce import build_dataset
-from ich_study.train import TrainConfig, train_stage
+from ich_study.train import TrainConfig, load_checkpoint, train_stage
 
 DEMO = dict(windows=((40, 80), (600, 2800)), matrix=64, base_width=16, lstm_layers=2, precision="auto")
 
@@ -43,8 +43,7 @@ def timed_run(config: TrainConfig) -> tuple[float, list[float]]:
     started = time.perf_counter()
     train_stage(config, progress=False)
     seconds = time.perf_counter() - started
-    last = torch.load(config.run_dir / "last.pt", weights_only=False)
-    return seconds, list(last["pending_losses"])
+    return seconds, list(load_checkpoint(config.run_dir / "last.pt")["pending_losses"])
 
 
 def main() -> None:
@@ -69,7 +68,7 @@ def main() -> None:
                   "stage 2 (lstm)": (dict(stage="lstm", lr=1e-4), (20, 100)),
                   "end to end (scratch)": (dict(stage="scratch"), (10, 50))}
         # fill the preprocessing cache and train the CNN that stage 2 reads, outside the timings
-        warm_cnn = TrainConfig(**common, stage="cnn", min_lesion_mm2=30, stop_after_steps=20, experiment="warm-cnn")
+        warm_cnn = TrainConfig(**common, **stages["slice CNN (batches of 25)"][0], stop_after_steps=20, experiment="warm-cnn")
         timed_run(warm_cnn)
         timed_run(TrainConfig(**common, stage="lstm", stop_after_steps=2, experiment="warm-volumes",
                               init_checkpoint=str(warm_cnn.run_dir / "last.pt")))

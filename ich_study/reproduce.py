@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from .core import (ConfigError, ICHStudyError, atomic_write, load_profile, provenance,
+from .core import (ConfigError, ICHStudyError, ScanError, atomic_write, load_profile, provenance,
                             repo_root, run_cli, write_json)
 
 # %% auto #0
@@ -407,11 +407,10 @@ def reproduce_cli(argv: list[str] | None = None) -> None:
 def check_input_kind(path: str | Path, scan, checkpoint: dict[str, Any]) -> None:
     """ScanError when `scan` is HU and the model learned from pre-windowed images, or the other way round
     (checkpoints from before the `input` record are not checked)."""
-    from ich_study.core import ScanError
     trained_on = checkpoint.get("input")
     if not trained_on or trained_on.get("kind") == scan.kind: return
-    windows = " and ".join(f"{level:g}/{width:g}" for level, width in checkpoint["preprocess"]["windows"])
     if scan.kind == "windowed":
+        windows = " and ".join(f"{level:g}/{width:g}" for level, width in checkpoint["preprocess"]["windows"])
         raise ScanError(path, f"pre-windowed images ({', '.join(scan.channel_names) or 'one channel'}), but this model "
                               f"learned from HU scans, which it windows itself ({windows} HU): images windowed elsewhere "
                               "would not have the intensities it knows. Give it the HU scan (NIfTI, DICOM) or use a "
@@ -435,7 +434,6 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     array = preprocess_scan(scan, config)
     expected = checkpoint["architecture"]["in_channels"]
     if array.shape[1] != expected:
-        from ich_study.core import ScanError
         raise ScanError(path, f"a {scan.kind} scan giving {array.shape[1]} channel(s); this model was "
                               f"trained on {expected} (use a model trained on data of this kind)")
     volume = torch.from_numpy(array)[None].to(device)

@@ -88,7 +88,8 @@ pretrain64 sd215 $PROBE_DATA "[[40, 80], [75, 215]]"
 $py probes/near_bone.py $PROBE_DATA reports/demo $(for name in "" -resize -bbone -sd215; do
   echo $runs/cnn-64-lesion30$name/best.pt $runs/cnn-64-lesion30$name/last.pt; done)
 # 2026-12-04: does the 128 x 128 input (no 2x2 max filter) teach a slice CNN of base width 8 more than 64 x 64 does,
-# over the demo's 6,000 batches? (Width 8 at 128 x 128 costs about what width 16 costs at 64 x 64.) Run with
+# over the demo's 6,000 batches? (Width 8 at 128 x 128 took 19.7 min here, the committed width-16 CNN at 64 x 64 25.1
+# min on another float32 host: about the same cost.) Run with
 # PROBE_DATA=/tmp/fresh58/data/demo-cohort (the committed cohort, made again by the width-8 trial's clone) and
 # PROBE_OUT=/tmp/probe128/score; the 64 x 64 CNN is that clone's runs/demo/cnn (trial reports/trials/demo-width8/auc,
 # same settings but the input). The rule, written before the result was read: a whole chain at 128 x 128 only if the

@@ -379,7 +379,7 @@ class SliceDataset(Dataset):
     """One slice per item: {'image': (C, H, W) float32, 'label': float32 scalar, 'case_id', 'slice_index'}."""
     def __init__(self, slice_table: pd.DataFrame, config: PreprocessConfig, augment: bool = False,
                  cache_dir: str | os.PathLike | None = None, seed: int = 0, reader: Callable[[str], Scan] = read_scan,
-                 volumes_in_memory: int = 2):
+                 volumes_in_memory: int | None = None):
         _require_columns(slice_table, ["case_id", "image", "slice_index", "label"], "slice table")
         if config.max_filter == "2x2x2":
             raise ConfigError("a slice dataset needs a per-slice max filter ('2x2' or 'none'), not '2x2x2', "
@@ -391,7 +391,12 @@ class SliceDataset(Dataset):
         self.config, self.augment, self.cache_dir = config, augment, cache_dir
         self.seed, self.reader, self.epoch = int(seed), reader, 0
         self._volumes: OrderedDict = OrderedDict()
-        self._volumes_in_memory = volumes_in_memory
+        # From a cache the volumes are memory maps: keeping all of them open costs address space, not
+        # memory (the pages are the file's), and spares opening a file for every slice drawn. Without a
+        # cache each volume is read whole, so only the last few stay. None: all from a cache, else 2.
+        self._volumes_in_memory = volumes_in_memory or (self.table["image"].nunique() if cache_dir is not None else 2)
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_volumes": OrderedDict()}     # a copy for a worker process opens its own
     def set_epoch(self, epoch: int) -> None:
         """Draw number used for plain-int indices (augmentation differs per epoch, still seeded)."""
         self.epoch = int(epoch)

@@ -19,7 +19,8 @@ from .core import ScanError
 # %% auto #0
 __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOWED_SLICE_MM', 'WINDOWED_PIXEL_MM',
            'GREY_TOLERANCE', 'Scan', 'DicomSlice', 'read_dicom_header', 'group_series', 'is_axial', 'order_slices',
-           'choose_series', 'write_dicom_series', 'image_stack_files', 'read_scan']
+           'choose_series', 'write_dicom_series', 'image_stack_files', 'read_scan', 'head_content_ml',
+           'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -429,3 +430,26 @@ def read_scan(path: str | os.PathLike | Sequence[str | os.PathLike], series: str
     if _is_dicom_file(path):
         raise ScanError(path, "a single DICOM slice: a 2D image where a volume is needed (give the series folder)")
     raise ScanError(path, f"unknown file type {suffix!r} (expected NIfTI, MHA/MHD, NRRD, DICOM or an image folder)")
+
+# %% ../nbs/02_io.ipynb #40e3d6e7
+def head_content_ml(scan: Scan) -> tuple[float, float]:
+    """mL of soft tissue and of bone in `scan`: 0-100 HU and >= 300 HU, or for pre-windowed images
+    brain-window values strictly between 0.05 and 0.95 and at least 0.98 (bone saturates it)."""
+    voxel_ml = float(np.prod(scan.spacing_mm)) / 1000.0
+    if scan.kind == "HU":
+        tissue, bone = (scan.volume >= 0) & (scan.volume <= 100), scan.volume >= 300
+    else:
+        brain = scan.volume[:, 0]
+        tissue, bone = (brain > 0.05) & (brain < 0.95), brain >= 0.98
+    return float(np.count_nonzero(tissue)) * voxel_ml, float(np.count_nonzero(bone)) * voxel_ml
+
+def check_head_content(path: str | os.PathLike, scan: Scan, min_tissue_ml: float = 50.0, min_bone_ml: float = 10.0) -> None:
+    """ScanError when `scan` holds too little soft tissue or bone to be a head CT (air, a phantom, an empty export)."""
+    tissue_ml, bone_ml = head_content_ml(scan)
+    if tissue_ml >= min_tissue_ml and bone_ml >= min_bone_ml: return
+    ranges = "0-100 HU" if scan.kind == "HU" else "grey in the brain window"
+    bone_range = "300 HU or more" if scan.kind == "HU" else "white in the brain window"
+    raise ScanError(path, f"no head in this scan: {tissue_ml:.1f} mL of soft tissue ({ranges}) and {bone_ml:.1f} mL of "
+                          f"bone ({bone_range}), where a head CT has at least {min_tissue_ml:g} and {min_bone_ml:g} mL "
+                          "(whole heads: over 1,200 and 250 mL). Check that this is the head CT meant")
+

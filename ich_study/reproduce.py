@@ -31,8 +31,7 @@ __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA
            'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'Experiment', 'notebook_parameters', 'check_profile',
            'with_training_seed', 'study_name', 'stage_parameters', 'build_dataset', 'is_reusable', 'run_name',
            'run_experiment', 'training_progress', 'step_progress', 'reporting_progress', 'training_precision',
-           'reproduce', 'reproduce_cli', 'check_input_kind', 'head_content_ml', 'check_head_content', 'predict_scan',
-           'predict_cli']
+           'reproduce', 'reproduce_cli', 'check_input_kind', 'predict_scan', 'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -420,31 +419,10 @@ def check_input_kind(path: str | Path, scan, checkpoint: dict[str, Any]) -> None
                           f"({', '.join(trained_on.get('channels', [])) or 'one channel'}) whose windows it does not know. "
                           "Use a model trained on HU scans")
 
-def head_content_ml(scan) -> tuple[float, float]:
-    """mL of soft tissue and of bone in `scan`: 0-100 HU and >= 300 HU, or for pre-windowed images
-    brain-window values strictly between 0.05 and 0.95 and at least 0.98 (bone saturates it)."""
-    voxel_ml = float(np.prod(scan.spacing_mm)) / 1000.0
-    if scan.kind == "HU":
-        tissue, bone = (scan.volume >= 0) & (scan.volume <= 100), scan.volume >= 300
-    else:
-        brain = scan.volume[:, 0]
-        tissue, bone = (brain > 0.05) & (brain < 0.95), brain >= 0.98
-    return float(np.count_nonzero(tissue)) * voxel_ml, float(np.count_nonzero(bone)) * voxel_ml
-
-def check_head_content(path: str | Path, scan, min_tissue_ml: float = 50.0, min_bone_ml: float = 10.0) -> None:
-    """ScanError when `scan` holds too little soft tissue or bone to be a head CT (air, a phantom, an empty export)."""
-    tissue_ml, bone_ml = head_content_ml(scan)
-    if tissue_ml >= min_tissue_ml and bone_ml >= min_bone_ml: return
-    ranges = "0-100 HU" if scan.kind == "HU" else "grey in the brain window"
-    bone_range = "300 HU or more" if scan.kind == "HU" else "white in the brain window"
-    raise ScanError(path, f"no head in this scan: {tissue_ml:.1f} mL of soft tissue ({ranges}) and {bone_ml:.1f} mL of "
-                          f"bone ({bone_range}), where a head CT has at least {min_tissue_ml:g} and {min_bone_ml:g} mL "
-                          "(whole heads: over 1,200 and 250 mL). Check that this is the head CT meant")
-
 def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: str = "cpu") -> dict[str, Any]:
     """Classify one scan with a loaded checkpoint/model; returns a JSON-ready dict."""
     import torch
-    from ich_study.io import read_scan
+    from ich_study.io import check_head_content, read_scan
     from ich_study.preprocess import PreprocessConfig, preprocess_scan
     timings = {}
     start = time.perf_counter()

@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from .core import LabelError, ScanError, SplitError, ConfigError, run_cli, write_csv
 from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices,
-                          is_axial, image_stack_files)
+                          is_axial, image_stack_files, scan_kind, check_one_kind)
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES', 'resolve_image',
@@ -438,26 +438,15 @@ def _synthetic_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFra
 # %% ../nbs/03_datasets.ipynb #709d61a1
 SOURCES = ("synthetic", "ct-ich", "rsna", "cq500", "folder")
 
-def _check_one_kind(kinds: dict[str, tuple[str, tuple[str, ...]]], root: Path) -> None:
-    """ScanError when the scans read (case id -> (kind, channel names)) are of more than one kind: a model
-    learns from HU scans, which it windows itself, or from images windowed elsewhere, not from both."""
-    first_of_kind: dict = {}
-    for case_id, kind in kinds.items(): first_of_kind.setdefault(kind, case_id)
-    if len(first_of_kind) < 2: return
-    def described(kind):
-        return "HU scans" if kind[0] == "HU" else f"pre-windowed images ({', '.join(kind[1]) or 'one channel'})"
-    mixed = "; ".join(f"{described(kind)}, e.g. {case_id!r}" for kind, case_id in first_of_kind.items())
-    raise ScanError(root, f"the dataset mixes kinds of scan: {mixed}. A model learns from one kind (HU, which it "
-                          "windows itself, or images windowed elsewhere); prepare each kind as a dataset of its own")
-
 def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike, seed: int = 0,
                     fractions: Sequence[float] = (0.75, 0.05, 0.20), n_folds: int | None = None,
                     skip_bad: bool = False, splits_file: str | os.PathLike | None = None,
                     verify_scans: bool = False, cavity: bool = False) -> pd.DataFrame:
     """Write out/manifest.csv, out/slice_labels.csv (if any) and out/splits.csv for a dataset; returns the manifest.
 
+    HU scans and pre-windowed images in one dataset raise (told from the paths, or from the scans read).
     `verify_scans` reads every scan once (records n_slices, spacing; bad scans raise or, with
-    `skip_bad`, are reported and left out; HU scans and pre-windowed images in one dataset raise);
+    `skip_bad`, are reported and left out);
     `cavity` also runs the cranial-cavity detector and stores its answer per slice in
     slice_labels.cranial_cavity, so pre-training need not."""
     root, out = Path(root), Path(out)
@@ -480,7 +469,12 @@ def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike
                 spacings[row.case_id] = (scan.n_slices, ",".join(f"{s:g}" for s in scan.spacing_mm))
                 if cavity: cavities[row.case_id] = cranial_cavity_slices(scan)
             except ScanError as exc: bad.append((row.case_id, str(exc)))
-        _check_one_kind(kinds, root)
+    else:
+        kinds = {}
+        for row in manifest.itertuples():
+            try: kinds[row.case_id] = scan_kind(resolve_image(row.image, out))
+            except ScanError: pass          # a missing scan: --verify, or the first read, names it
+    check_one_kind(kinds, root)
     bad_ids = {case for case, _ in bad}
     if bad:
         if not skip_bad:

@@ -19,8 +19,8 @@ from .core import ScanError
 # %% auto #0
 __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOWED_SLICE_MM', 'WINDOWED_PIXEL_MM',
            'GREY_TOLERANCE', 'Scan', 'DicomSlice', 'read_dicom_header', 'group_series', 'is_axial', 'order_slices',
-           'choose_series', 'write_dicom_series', 'image_stack_files', 'read_scan', 'head_content_ml',
-           'check_head_content']
+           'choose_series', 'write_dicom_series', 'image_stack_files', 'scan_kind', 'check_one_kind', 'read_scan',
+           'head_content_ml', 'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -400,6 +400,37 @@ def _is_dicom_file(path: Path) -> bool:
             return handle.read(4) == b"DICM"
     except OSError: return False
 
+def _folder_form(folder: Path) -> tuple[str, list[Path]]:
+    """('dicom', its DICOM files) or ('images', its files) for a scan folder; ScanError for anything else."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    dicom = [p for p in files if _is_dicom_file(p)]
+    if dicom: return "dicom", dicom
+    if (folder / "brain").is_dir() or any(p.suffix.lower() in IMAGE_SUFFIXES for p in files): return "images", files
+    raise ScanError(folder, "folder holds neither DICOM files nor slice images")
+
+def scan_kind(path: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[str, tuple[str, ...]]:
+    """What `read_scan(path)` would give, without reading the pixels: ('HU', ()) for a volume file or DICOM, or
+    ('windowed', channel names) for a stack of pre-windowed images. ScanError only for a missing path or a folder
+    that is neither; a file that cannot be read is found when it is read."""
+    if isinstance(path, (list, tuple)): return "HU", ()
+    path = Path(path)
+    if not path.exists(): raise ScanError(path, "no such file or folder")
+    if not path.is_dir() or _folder_form(path)[0] == "dicom": return "HU", ()
+    return "windowed", ("brain", "bone") if (path / "brain").is_dir() and (path / "bone").is_dir() else ("image",)
+
+def check_one_kind(kinds: dict[str, tuple[str, tuple[str, ...]]], root: str | os.PathLike) -> None:
+    """ScanError naming `root` when the scans (name -> (kind, channel names), as `scan_kind` gives) are of
+    more than one kind: a model learns from HU scans, which it windows itself, or from images windowed
+    elsewhere, not from both."""
+    first_of_kind: dict = {}
+    for case_id, kind in kinds.items(): first_of_kind.setdefault(kind, case_id)
+    if len(first_of_kind) < 2: return
+    def described(kind):
+        return "HU scans" if kind[0] == "HU" else f"pre-windowed images ({', '.join(kind[1]) or 'one channel'})"
+    mixed = "; ".join(f"{described(kind)}, e.g. {case_id!r}" for kind, case_id in first_of_kind.items())
+    raise ScanError(root, f"the dataset mixes kinds of scan: {mixed}. A model learns from one kind (HU, which it "
+                          "windows itself, or images windowed elsewhere); prepare each kind as a dataset of its own")
+
 def read_scan(path: str | os.PathLike | Sequence[str | os.PathLike], series: str | None = None) -> Scan:
     """Read a head CT (volume file, DICOM folder/list, or pre-windowed image stack) as a `Scan`."""
     if isinstance(path, (list, tuple)):
@@ -410,12 +441,8 @@ def read_scan(path: str | os.PathLike | Sequence[str | os.PathLike], series: str
     path = Path(path)
     if not path.exists(): raise ScanError(path, "no such file or folder")
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-        dicom = [p for p in files if _is_dicom_file(p)]
-        if dicom: return _read_dicom(dicom, str(path), series)
-        if (path / "brain").is_dir() or any(p.suffix.lower() in IMAGE_SUFFIXES for p in files):
-            return _read_image_stack(path)
-        raise ScanError(path, "folder holds neither DICOM files nor slice images")
+        form, files = _folder_form(path)
+        return _read_dicom(files, str(path), series) if form == "dicom" else _read_image_stack(path)
     suffix = _suffix(path)
     if suffix == ".txt":
         files = [Path(line.strip()) for line in path.read_text().splitlines() if line.strip()]

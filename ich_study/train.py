@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .core import (CheckpointError, ConfigError, LabelError, atomic_write, cpu_has_bf16, provenance,
                             set_seed, write_csv, write_json)
-from .io import read_scan
+from .io import check_one_kind, scan_kind
 from .model import ICHNet, resolve_device, resolve_precision
 from .preprocess import PreprocessConfig, SliceDataset, VolumeDataset, balanced_sampler, load_preprocessed
 
@@ -262,13 +262,22 @@ def training_draws(labels: Sequence[int], config: TrainConfig, start_step: int =
 def _reader(reader: Callable | None) -> dict[str, Callable]:
     return {} if reader is None else {"reader": reader}     # None: the data layer's default (read_scan)
 
-def training_input(image: str | os.PathLike, reader: Callable | None = None) -> dict[str, Any]:
-    """What kind of scan a model learns from, read from one of its training scans: {'kind': 'HU'}, or
-    {'kind': 'windowed', 'channels': [...]} for pre-windowed images (no HU left for the model's windows)."""
-    scan = (reader or read_scan)(str(image))
-    kind = getattr(scan, "kind", "HU")
+def training_input(images: str | os.PathLike | Sequence[str | os.PathLike], reader: Callable | None = None,
+                   dataset: str | os.PathLike = "the dataset") -> dict[str, Any]:
+    """What kind of scan a model learns from: {'kind': 'HU'}, or {'kind': 'windowed', 'channels': [...]} for
+    pre-windowed images (no HU left for the model's windows). Told from every path in `images` by `scan_kind`:
+    ScanError naming `dataset` when they are of more than one kind. With a `reader` of its own (scans that
+    need not be files), read from the first scan."""
+    images = [images] if isinstance(images, (str, os.PathLike)) else list(images)
+    if reader is not None:
+        scan = reader(str(images[0]))
+        kind, channels = getattr(scan, "kind", "HU"), tuple(getattr(scan, "channel_names", ()))
+    else:
+        kinds = {str(image): scan_kind(image) for image in images}
+        check_one_kind(kinds, dataset)
+        kind, channels = kinds[str(images[0])]
     if kind != "windowed": return {"kind": kind}
-    return {"kind": kind, "channels": [str(name) for name in getattr(scan, "channel_names", ())]}
+    return {"kind": kind, "channels": [str(name) for name in channels]}
 
 def predict_scans(model: ICHNet, manifest_rows: pd.DataFrame, preprocess_config: PreprocessConfig,
                   cache_dir: str | os.PathLike | None = None, device: str | torch.device = "cpu",
@@ -410,7 +419,7 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
     else: set_seed(config.seed + 1)
     base = {"format": CHECKPOINT_FORMAT, "stage": stage, "experiment": config.experiment,
             "architecture": model.architecture, "preprocess": asdict(preprocess), "config": config_dict,
-            "metric_name": metric_name, "input": training_input(tables["train"]["image"].iloc[0], reader)}
+            "metric_name": metric_name, "input": training_input([*tables["train"]["image"], *tables["val"]["image"]], reader, config.data_dir)}
 
     evaluated = model if averaged is None else averaged.module      # what is validated and saved as best.pt
 

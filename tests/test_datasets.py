@@ -105,17 +105,19 @@ def test_label_errors(tmp_path):
 
 
 def test_a_dataset_of_hu_scans_and_prewindowed_images_is_refused(tmp_path):
-    """A folder dataset with a NIfTI (HU) and a stack of PNGs (windowed elsewhere) stops at --verify with an
-    error naming both kinds and a scan of each; either kind alone is prepared."""
+    """A folder dataset with a NIfTI (HU) and a stack of PNGs (windowed elsewhere) is refused, with --verify
+    (the scans read) and without (told from the paths), by an error naming both kinds and a scan of each;
+    either kind alone is prepared."""
     from PIL import Image
     sitk.WriteImage(sitk.GetImageFromArray(head()), str(tmp_path / "a.nii.gz"))
     (tmp_path / "b").mkdir()
     for number in range(1, 6):
         Image.fromarray(np.full((24, 24), 40 * number, np.uint8)).save(tmp_path / "b" / f"{number}.png")
     pd.DataFrame({"image": ["a.nii.gz", "b"], "label": [1, 0]}).to_csv(tmp_path / "labels.csv", index=False)
-    with pytest.raises(ScanError, match=r"mixes kinds of scan: HU scans, e.g. 'a'; pre-windowed images \(.*\), e.g. 'b'"):
-        prepare_dataset("folder", tmp_path, tmp_path / "out", verify_scans=True)
-    assert not (tmp_path / "out" / "manifest.csv").exists()
+    for verify_scans in [True, False]:
+        with pytest.raises(ScanError, match=r"mixes kinds of scan: HU scans, e.g. 'a'; pre-windowed images \(image\), e.g. 'b'"):
+            prepare_dataset("folder", tmp_path, tmp_path / "out", verify_scans=verify_scans)
+        assert not (tmp_path / "out" / "manifest.csv").exists()
     pd.DataFrame({"image": ["a.nii.gz"], "label": [1]}).to_csv(tmp_path / "labels.csv", index=False)
     assert prepare_dataset("folder", tmp_path, tmp_path / "out", verify_scans=True).case_id.tolist() == ["a"]
 

@@ -444,7 +444,7 @@ def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike
                     verify_scans: bool = False, cavity: bool = False) -> pd.DataFrame:
     """Write out/manifest.csv, out/slice_labels.csv (if any) and out/splits.csv for a dataset; returns the manifest.
 
-    HU scans and pre-windowed images in one dataset raise (told from the paths, or from the scans read).
+    HU scans and pre-windowed images in one dataset raise (told from the paths by `scan_kind`).
     `verify_scans` reads every scan once (records n_slices, spacing; bad scans raise or, with
     `skip_bad`, are reported and left out);
     `cavity` also runs the cranial-cavity detector and stores its answer per slice in
@@ -461,21 +461,20 @@ def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike
     if cavity and slice_labels is None:
         raise ConfigError(f"--cavity: source {source!r} has no slice labels to annotate")
     if verify_scans or cavity:
-        spacings, cavities, kinds = {}, {}, {}
+        spacings, cavities = {}, {}
         for row in _progress(list(manifest.itertuples()), "reading scans", at_least=20):
             try:
                 scan = read_scan(resolve_image(row.image, out))
-                kinds[row.case_id] = (scan.kind, tuple(scan.channel_names))
                 spacings[row.case_id] = (scan.n_slices, ",".join(f"{s:g}" for s in scan.spacing_mm))
                 if cavity: cavities[row.case_id] = cranial_cavity_slices(scan)
             except ScanError as exc: bad.append((row.case_id, str(exc)))
-    else:
-        kinds = {}
-        for row in manifest.itertuples():
-            try: kinds[row.case_id] = scan_kind(resolve_image(row.image, out))
-            except ScanError: pass          # a missing scan: --verify, or the first read, names it
-    check_one_kind(kinds, root)
     bad_ids = {case for case, _ in bad}
+    kinds = {}
+    for row in manifest.itertuples():                   # told from the paths, read or not
+        if row.case_id in bad_ids: continue
+        try: kinds[row.case_id] = scan_kind(resolve_image(row.image, out))
+        except ScanError: pass          # a missing scan: --verify, or the first read, names it
+    check_one_kind(kinds, root)
     if bad:
         if not skip_bad:
             raise ScanError(bad[0][1].split(": ")[0], f"bad scan {bad[0][0]!r}: {bad[0][1]} "

@@ -423,11 +423,11 @@ def check_one_kind(kinds: dict[str, tuple[str, tuple[str, ...]]], root: str | os
     more than one kind: a model learns from HU scans, which it windows itself, or from images windowed
     elsewhere, not from both."""
     first_of_kind: dict = {}
-    for case_id, kind in kinds.items(): first_of_kind.setdefault(kind, case_id)
+    for name, kind in kinds.items(): first_of_kind.setdefault(kind, name)
     if len(first_of_kind) < 2: return
     def described(kind):
         return "HU scans" if kind[0] == "HU" else f"pre-windowed images ({', '.join(kind[1]) or 'one channel'})"
-    mixed = "; ".join(f"{described(kind)}, e.g. {case_id!r}" for kind, case_id in first_of_kind.items())
+    mixed = "; ".join(f"{described(kind)}, e.g. {name!r}" for kind, name in first_of_kind.items())
     raise ScanError(root, f"the dataset mixes kinds of scan: {mixed}. A model learns from one kind (HU, which it "
                           "windows itself, or images windowed elsewhere); prepare each kind as a dataset of its own")
 

@@ -417,9 +417,10 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
                            config.batch_size, config.num_workers))
     if resume is not None: _set_rng_state(resume["rng_state"])
     else: set_seed(config.seed + 1)
+    scans = [*tables["train"]["image"], *tables["val"]["image"]]
     base = {"format": CHECKPOINT_FORMAT, "stage": stage, "experiment": config.experiment,
             "architecture": model.architecture, "preprocess": asdict(preprocess), "config": config_dict,
-            "metric_name": metric_name, "input": training_input([*tables["train"]["image"], *tables["val"]["image"]], reader, config.data_dir)}
+            "metric_name": metric_name, "input": training_input(scans, reader, config.data_dir)}
 
     evaluated = model if averaged is None else averaged.module      # what is validated and saved as best.pt
 

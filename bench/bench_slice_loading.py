@@ -22,14 +22,14 @@ import torch
 
 from ich_study.core import cpu_model
 from ich_study.preprocess import SliceDataset
-from ich_study.train import TrainConfig, _loader, run_tables, training_draws
+from ich_study.train import TrainConfig, batch_loader, run_tables, training_draws
 
 from bench_workers import DEMO, small_demo_cohort
 
 
 def batches_of(dataset: SliceDataset, config: TrainConfig, n_batches: int) -> tuple[float, list[torch.Tensor]]:
     """Seconds to load the first `n_batches` training batches of `dataset`, and the batches."""
-    batches = iter(_loader(dataset, training_draws(dataset.labels, config), config.batch_size, 0))
+    batches = iter(batch_loader(dataset, training_draws(dataset.labels, config), config.batch_size, 0))
     started = time.perf_counter()
     images = [next(batches)["image"] for _ in range(n_batches)]
     return time.perf_counter() - started, images

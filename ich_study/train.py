@@ -31,7 +31,7 @@ from .preprocess import PreprocessConfig, SliceDataset, VolumeDataset, balanced_
 __all__ = ['STAGES', 'STAGE_DEFAULTS', 'CHECKPOINT_FORMAT', 'RUNTIME_FIELDS', 'TrainConfig', 'save_checkpoint', 'load_checkpoint',
            'model_from_checkpoint', 'initial_model', 'optimizer_for', 'stage_logits', 'train_step', 'toy_volumes',
            'run_tables', 'training_draws', 'training_input', 'predict_scans', 'predict_slices', 'safe_auc',
-           'weight_average', 'plot_learning_curves', 'train_stage']
+           'weight_average', 'plot_learning_curves', 'batch_loader', 'train_stage']
 
 # %% ../nbs/06_train.ipynb #1eb7ffdf
 STAGES = ("cnn", "lstm", "e2e", "scratch")
@@ -355,7 +355,9 @@ def plot_learning_curves(metrics: pd.DataFrame, metric_name: str, path: str | os
         with atomic_write(path) as temporary: figure.savefig(temporary, dpi=100, format="png")
     return figure
 
-def _loader(dataset, draws: list, batch_size: int, num_workers: int):
+def batch_loader(dataset: torch.utils.data.Dataset, draws: list[int], batch_size: int,
+                 num_workers: int = 0) -> torch.utils.data.DataLoader:
+    """Batches of `dataset` in the order of `draws` (the item indices `training_draws` made), as training reads them."""
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=draws, num_workers=num_workers)
 
 def train_stage(config: TrainConfig, reader: Callable | None = None, progress: bool = True) -> Path:
@@ -413,7 +415,7 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
         losses = list(resume.get("pending_losses", []))
     # the DataLoader draws a base seed from torch's generator when its iterator starts: start it
     # *before* seeding or restoring the random state, so a resumed run continues the same stream
-    batches = iter(_loader(train_set, training_draws(train_set.labels, config, start_step=step),
+    batches = iter(batch_loader(train_set, training_draws(train_set.labels, config, start_step=step),
                            config.batch_size, config.num_workers))
     if resume is not None: _set_rng_state(resume["rng_state"])
     else: set_seed(config.seed + 1)

@@ -17,11 +17,7 @@ from scipy import stats as scipy_stats
 
 from ich_study.stats import auc_confidence_interval, delong_auc_variance
 
-
-def split_rows(report: Path, model: str, split: str) -> pd.DataFrame:
-    """One model's rows of one split in a report's predictions."""
-    table = pd.read_csv(report / "predictions" / f"{model}.csv")
-    return table[table.split == split]
+from compare_reports import held_out_predictions
 
 
 def describe(rows: pd.DataFrame) -> str:
@@ -37,8 +33,8 @@ if __name__ == "__main__":
     if not models: sys.exit("the two reports have no model in common (predictions/*.csv)")
     print(f"a: {report_a}\nb: {report_b}\nmodel      validation a / b                          test a / b                                unpaired DeLong (test, b - a)")
     for model in models:
-        val_a, val_b = split_rows(report_a, model, "val"), split_rows(report_b, model, "val")
-        test_a, test_b = split_rows(report_a, model, "test"), split_rows(report_b, model, "test")
+        val_a, val_b = held_out_predictions(report_a, model, "val"), held_out_predictions(report_b, model, "val")
+        test_a, test_b = held_out_predictions(report_a, model), held_out_predictions(report_b, model)
         (auc_a, var_a), (auc_b, var_b) = delong_auc_variance(test_a.label, test_a.probability), \
                                          delong_auc_variance(test_b.label, test_b.probability)
         z = (auc_b - auc_a) / math.sqrt(var_a + var_b)

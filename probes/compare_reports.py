@@ -13,10 +13,10 @@ import pandas as pd
 from ich_study.stats import delong_paired_test, roc_auc
 
 
-def held_out_predictions(report: Path, model: str) -> pd.DataFrame:
-    """One model's test rows of a report, indexed by case."""
+def held_out_predictions(report: Path, model: str, split: str = "test") -> pd.DataFrame:
+    """One model's rows of one split (the test scans unless told) of a report, indexed by case."""
     table = pd.read_csv(report / "predictions" / f"{model}.csv")
-    return table[table.split == "test"].set_index("case_id").sort_index()
+    return table[table.split == split].set_index("case_id").sort_index()
 
 
 if __name__ == "__main__":

@@ -97,3 +97,12 @@ $py probes/near_bone.py $PROBE_DATA reports/demo $(for name in "" -resize -bbone
 $py $here/width8_128.py                                          # 19.7 min
 $py $here/sliceauc.py /tmp/fresh58/runs/demo/cnn/best.pt /tmp/fresh58/runs/demo/cnn/last.pt \
   $PROBE_OUT/runs/cnn-128-w8/best.pt $PROBE_OUT/runs/cnn-128-w8/last.pt
+# 2026-12-04 evening, on the cohort and runs of `make reproduce` at 29e86ad (PROBE_DATA=/tmp/fresh78/data/demo-cohort),
+# an Intel Xeon with AMX (bf16). BatchNorm after every convolution against the plain CNN, 1,500 batches each, with the
+# demo's stage-1 settings (about 2 min each). The rule, written before: a whole chain with BatchNorm only if its last
+# checkpoint beat the plain one's slice AUC on all validation slices by 0.03 (it did not: 0.704 and 0.664 against 0.715).
+$py $here/batchnorm.py $PROBE_DATA /tmp/bnprobe 1500 base:1e-4 bn:1e-3 bn:1e-4
+# The CNN maximum and 95th percentile on the volumes stages 2 and 3 read (2x2x2) and on every slice (2x2), the CNN
+# of the bf16 chain at 35d1700 (/tmp/fresh72, same cohort):
+$py $here/evalck.py /tmp/fresh72/runs/demo/cnn/best.pt val 2x2x2
+$py $here/evalck.py /tmp/fresh72/runs/demo/cnn/best.pt val 2x2

@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import difflib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -18,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,8 +31,8 @@ from .core import (ConfigError, ICHStudyError, ScanError, atomic_write, load_pro
 __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA_SOURCES', 'DATA_KEYS', 'SYNTHETIC_REQUIRED',
            'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'Experiment', 'notebook_parameters', 'check_profile',
            'with_training_seed', 'study_name', 'stage_parameters', 'build_dataset', 'is_reusable', 'run_name',
-           'run_experiment', 'training_progress', 'step_progress', 'reporting_progress', 'training_precision',
-           'reproduce', 'reproduce_cli', 'check_input_kind', 'predict_scan', 'predict_cli']
+           'run_experiment', 'training_progress', 'step_recorder', 'step_progress', 'reporting_progress',
+           'training_precision', 'reproduce', 'reproduce_cli', 'check_input_kind', 'predict_scan', 'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -258,25 +259,35 @@ def training_progress(run_dir: Path) -> str | None:
     return (f"step {int(last.step):,}/{total:,} ({last.step / total:.0%}), validation {last.metric} "
             f"{last.val_metric:.3f} (best {metrics.val_metric.max():.3f}), {pace}")
 
-def step_progress(progress_file: Path) -> str | None:
-    """The step a notebook says it is on, from the JSON file it rewrites (`{"step": ...}`); None
+def step_recorder(progress_file: str | os.PathLike) -> Callable[[str], None]:
+    """A `progress` callback for a notebook: each call adds its step to those it was told before and
+    rewrites `progress_file` (`{"steps": [...]}`, atomically) with all of them, in order."""
+    steps: list[str] = []
+    def record(step: str) -> None:
+        steps.append(step); write_json({"steps": steps}, progress_file)
+    return record
+
+def step_progress(progress_file: str | os.PathLike) -> list[str]:
+    """The steps a notebook has begun, in order, from the file its `step_recorder` rewrites; none
     before it writes one."""
     try:
-        return json.loads(Path(progress_file).read_text())["step"]
-    except (OSError, ValueError, KeyError):
-        return None
+        return list(json.loads(Path(progress_file).read_text())["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 @contextlib.contextmanager
-def reporting_progress(progress: Callable[[], str | None], name: str, say: Callable[[str], None],
-                       interval_s: float = 15.0) -> Iterator[None]:
-    """While the block runs, `say` what `progress()` returns (e.g. a run's `training_progress`) each
-    time it changes (polled every `interval_s`), and once more when the block ends."""
-    stop, said = threading.Event(), None
+def reporting_progress(progress: Callable[[], str | Sequence[str] | None], name: str,
+                       say: Callable[[str], None], interval_s: float = 15.0) -> Iterator[None]:
+    """While the block runs, `say` what `progress()` returns each time it changes (polled every
+    `interval_s`), and once more when the block ends: one line (a run's `training_progress`), or the
+    lines so far (`step_progress`), of which each not said before is said, in order, so that a step
+    shorter than the interval is not lost."""
+    stop, said = threading.Event(), set()
     def report() -> None:
-        nonlocal said
-        line = progress()
-        if line is not None and line != said:
-            say(f"{name}: {line}"); said = line
+        lines = progress()
+        for line in ([lines] if isinstance(lines, str) else lines or []):
+            if line not in said:
+                say(f"{name}: {line}"); said.add(line)
     def watch() -> None:
         while not stop.wait(interval_s): report()
     watcher = threading.Thread(target=watch, name=f"progress-{name}", daemon=True)

@@ -85,7 +85,9 @@ def test_another_training_seed_and_the_spread_over_seeds(smoke, tmp_path, capfd)
     for name in ["cnn", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2"]:
         assert re.search(rf"\] {name}: step ([\d,]+)/\1 \(100%\), validation \w+ [\d.]+ \(best [\d.]+\), "
                          r"finished after [\d.]+ min of training", printed), printed[-3000:]
-    # and the evaluation's last step, which the notebook wrote to its progress file
+    # and every step of the evaluation, in order, though each lasts less than the 15 s between two looks
+    scored = [int(k) for k in re.findall(r"\] evaluate: scoring [^\n]* \(run (\d) of 6\)", printed)]
+    assert scored == [1, 2, 3, 4, 5, 6], printed[-3000:]
     assert re.search(r"\] evaluate: bootstrap intervals \(\d+ resamples\), DeLong tests, figures and the report", printed), printed[-3000:]
     assert json.loads((work / "runs" / "smoke-seed5" / "cnn" / "config.json").read_text())["seed"] == 5
     record = json.loads((seeded / "reproduce.json").read_text())

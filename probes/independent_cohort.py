@@ -1,0 +1,52 @@
+"""Probe: score the scan models of several training seeds on an independent synthetic cohort (one the
+generator makes with another seed, none of whose scans trains or chooses anything), and compare
+the mean of the seeds' probabilities (an ensemble) with the first seed alone (paired DeLong).
+usage: independent_cohort.py COHORT_DIR OUT_DIR RUNS_DIR [RUNS_DIR ...]
+  COHORT_DIR: ich-synth output with a manifest (every scan is scored, whatever its split)
+  RUNS_DIR:   a chain's run folders, e.g. runs/demo runs/demo-seed1 runs/demo-seed2 (the first is
+              the single model the ensemble is compared with; with one, no ensemble)
+Writes OUT_DIR/predictions-{model}.csv (one probability column per chain) and prints the AUCs."""
+import sys
+from pathlib import Path
+import pandas as pd
+from ich_study.core import set_torch_threads
+from ich_study.datasets import read_manifest
+from ich_study.preprocess import PreprocessConfig
+from ich_study.stats import auc_confidence_interval, delong_paired_test
+from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans
+
+MODELS = ("lstm1", "lstm2", "e2e1", "e2e2")
+
+def with_ci(labels, scores) -> str:
+    low, auc, high = auc_confidence_interval(labels, scores)
+    return f"{auc:.3f} [{low:.3f}-{high:.3f}]"
+
+def chain_probabilities(cohort_dir: str, runs_dir: str, model_name: str, cache_dir: str) -> pd.Series:
+    """P(ICH) of every scan of the cohort from one chain's `model_name`/best.pt, by case_id."""
+    checkpoint = load_checkpoint(Path(runs_dir) / model_name / "best.pt")
+    preprocess = PreprocessConfig(**{**checkpoint["preprocess"],
+                                     "windows": tuple(tuple(w) for w in checkpoint["preprocess"]["windows"])})
+    scored = predict_scans(model_from_checkpoint(checkpoint), read_manifest(cohort_dir), preprocess, cache_dir,
+                           progress=False)
+    return scored.set_index("case_id").probability
+
+if __name__ == "__main__":
+    if len(sys.argv) < 4: raise SystemExit(__doc__)
+    set_torch_threads(2)
+    cohort_dir, out_dir, runs_dirs = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = read_manifest(cohort_dir).set_index("case_id").label
+    print(f"{cohort_dir}: {len(labels)} scans, {int(labels.sum())} with a bleed", flush=True)
+    for model_name in MODELS:
+        table = pd.DataFrame({"label": labels})
+        for index, runs_dir in enumerate(runs_dirs):
+            table[f"chain {index}"] = chain_probabilities(cohort_dir, runs_dir, model_name, str(out_dir / "cache"))
+        chains = [f"chain {index}" for index in range(len(runs_dirs))]
+        if len(chains) > 1: table["ensemble"] = table[chains].mean(axis=1)
+        table.to_csv(out_dir / f"predictions-{model_name}.csv")
+        singles = "; ".join(f"{runs_dir}: {with_ci(table.label, table[column])}" for runs_dir, column in zip(runs_dirs, chains))
+        if len(chains) == 1:
+            print(f"{model_name}: {singles}", flush=True); continue
+        p_value = delong_paired_test(table.label, table.ensemble, table["chain 0"])[1]
+        print(f"{model_name}: {singles}; mean of the {len(chains)}: {with_ci(table.label, table.ensemble)} "
+              f"(against {runs_dirs[0]}, paired DeLong p = {p_value:.3f})", flush=True)

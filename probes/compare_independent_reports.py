@@ -20,10 +20,15 @@ from ich_study.stats import auc_confidence_interval, delong_auc_variance
 from compare_reports import held_out_predictions
 
 
+def auc_with_ci(labels, scores) -> str:
+    """'AUC [low-high]': the ROC AUC of `scores` and its DeLong 95% interval."""
+    low, auc, high = auc_confidence_interval(labels, scores)
+    return f"{auc:.3f} [{low:.3f}-{high:.3f}]"
+
+
 def describe(rows: pd.DataFrame) -> str:
     """'AUC [low-high] (n scans)' for the rows' labels and probabilities."""
-    low, auc, high = auc_confidence_interval(rows.label, rows.probability)
-    return f"{auc:.3f} [{low:.3f}-{high:.3f}] ({len(rows)})"
+    return f"{auc_with_ci(rows.label, rows.probability)} ({len(rows)})"
 
 
 if __name__ == "__main__":

@@ -12,14 +12,12 @@ import pandas as pd
 from ich_study.core import set_torch_threads
 from ich_study.datasets import read_manifest
 from ich_study.preprocess import PreprocessConfig
-from ich_study.stats import auc_confidence_interval, delong_paired_test
+from ich_study.stats import delong_paired_test
 from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans
 
-MODELS = ("lstm1", "lstm2", "e2e1", "e2e2")
+from compare_independent_reports import auc_with_ci
 
-def with_ci(labels, scores) -> str:
-    low, auc, high = auc_confidence_interval(labels, scores)
-    return f"{auc:.3f} [{low:.3f}-{high:.3f}]"
+MODELS = ("lstm1", "lstm2", "e2e1", "e2e2")
 
 def chain_probabilities(cohort_dir: str, runs_dir: str, model_name: str, cache_dir: str) -> pd.Series:
     """P(ICH) of every scan of the cohort from one chain's `model_name`/best.pt, by case_id."""
@@ -44,9 +42,9 @@ if __name__ == "__main__":
         chains = [f"chain {index}" for index in range(len(runs_dirs))]
         if len(chains) > 1: table["ensemble"] = table[chains].mean(axis=1)
         table.to_csv(out_dir / f"predictions-{model_name}.csv")
-        singles = "; ".join(f"{runs_dir}: {with_ci(table.label, table[column])}" for runs_dir, column in zip(runs_dirs, chains))
+        singles = "; ".join(f"{runs_dir}: {auc_with_ci(table.label, table[column])}" for runs_dir, column in zip(runs_dirs, chains))
         if len(chains) == 1:
             print(f"{model_name}: {singles}", flush=True); continue
         p_value = delong_paired_test(table.label, table.ensemble, table["chain 0"])[1]
-        print(f"{model_name}: {singles}; mean of the {len(chains)}: {with_ci(table.label, table.ensemble)} "
+        print(f"{model_name}: {singles}; mean of the {len(chains)}: {auc_with_ci(table.label, table.ensemble)} "
               f"(against {runs_dirs[0]}, paired DeLong p = {p_value:.3f})", flush=True)

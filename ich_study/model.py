@@ -220,8 +220,13 @@ class ICHNet(nn.Module):
 
     def predict(self, volumes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """P(ICH) per scan (B,) and per slice (B, N) from one pass of the CNN (no gradients)."""
+        with torch.no_grad(): return self.predict_from_features(self.slice_features(volumes))
+
+    def predict_from_features(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`predict` from slice features (B, N, 512) that `slice_features` gave before: the BiLSTM,
+        the scan head and the slice head only (no gradients). While the CNN does not change (stage
+        `lstm` freezes it), a scan's features can be kept and read again."""
         with torch.no_grad():
-            features = self.slice_features(volumes)
             _, image_vector = self.lstm(features)
             scan = self.head(image_vector).softmax(-1)[:, 1]
             slices = self.cnn.slice_head(features).softmax(-1)[..., 1]

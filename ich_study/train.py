@@ -281,16 +281,25 @@ def training_input(images: str | os.PathLike | Sequence[str | os.PathLike], read
 
 def predict_scans(model: ICHNet, manifest_rows: pd.DataFrame, preprocess_config: PreprocessConfig,
                   cache_dir: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-                  progress: bool = True, reader: Callable | None = None) -> pd.DataFrame:
+                  progress: bool = True, reader: Callable | None = None,
+                  feature_cache: dict[str, torch.Tensor] | None = None) -> pd.DataFrame:
     """P(ICH) per scan: DataFrame(case_id, label, probability, slice_probabilities (JSON list)).
-    `manifest_rows` needs columns image (absolute, as `read_manifest` gives) and case_id, label."""
+    `manifest_rows` needs columns image (absolute, as `read_manifest` gives) and case_id, label.
+    `feature_cache`, a dict the caller keeps between calls, holds each scan's CNN slice features so
+    that the next call runs only the BiLSTM and the heads: only for a model whose CNN is frozen."""
     device = torch.device(device)
     model.eval()
+    if feature_cache is not None and not model.cnn_frozen:
+        raise ValueError("feature_cache needs a frozen CNN (stage lstm): this model's CNN still trains")
     rows = []
     for row in tqdm(list(manifest_rows.itertuples(index=False)), desc="predict", disable=not progress, leave=False):
-        volume = load_preprocessed(row.image, preprocess_config, cache_dir, **_reader(reader))
-        volume = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None].to(device)
-        scan_probability, slice_probabilities = model.predict(volume)
+        features = None if feature_cache is None else feature_cache.get(str(row.image))
+        if features is None:
+            volume = load_preprocessed(row.image, preprocess_config, cache_dir, **_reader(reader))
+            volume = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None].to(device)
+            with torch.no_grad(): features = model.slice_features(volume)
+            if feature_cache is not None: feature_cache[str(row.image)] = features
+        scan_probability, slice_probabilities = model.predict_from_features(features)
         rows.append({"case_id": str(getattr(row, "case_id", "")), "label": int(getattr(row, "label", -1)),
                      "probability": float(scan_probability[0]),
                      "slice_probabilities": json.dumps([round(float(p), 6) for p in slice_probabilities[0]])})
@@ -425,12 +434,14 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
             "metric_name": metric_name, "input": training_input(scans, reader, config.data_dir)}
 
     evaluated = model if averaged is None else averaged.module      # what is validated and saved as best.pt
+    val_features = {} if stage == "lstm" else None     # the frozen CNN's features of the validation scans, kept
 
     def validate() -> tuple[float, pd.DataFrame]:
         if stage == "cnn":
             predictions = predict_slices(evaluated, val_set, val_indices, device, config.batch_size, progress)
         else:
-            predictions = predict_scans(evaluated, tables["val"], preprocess, cache_dir, device, progress, reader)
+            predictions = predict_scans(evaluated, tables["val"], preprocess, cache_dir, device, progress, reader,
+                                        feature_cache=val_features)
         if metric_name == "accuracy":
             metric = float(((predictions["probability"] >= 0.5) == (predictions["label"] == 1)).mean())
         else:

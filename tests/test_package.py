@@ -1,5 +1,6 @@
-"""The repository's own invariants: the package is what the notebooks export, and the README is
-what nbs/index.ipynb renders to."""
+"""The repository's own invariants: the package is what the notebooks export, the README is
+what nbs/index.ipynb renders to, and its results table says what the committed reports say."""
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,28 @@ def test_readme_is_rendered_from_index():
     """README.md is exactly what `make readme` renders from nbs/index.ipynb."""
     expected = render_readme(ROOT / "nbs" / "index.ipynb")
     assert (ROOT / "README.md").read_text() == expected, "README.md is stale: run `make readme`"
+
+
+def test_readme_results_table_matches_the_reports():
+    """Each row of the README's table of test AUCs is the paper's value and the committed `demo` and
+    `ct-ich` results.csv, rounded as printed: a report rewritten without the README fails here."""
+    import pandas as pd
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| [^|]*\(`([a-z0-9-]+)`\) \|(.*)\|$", readme, flags=re.M)
+    assert [name for name, _ in rows] == ["cnn-max", "cnn-p95", "svm", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2"]
+    paper = pd.read_csv(ROOT / "reports" / "demo" / "paper_results.csv").query("quantity == 'auc'").set_index("experiment")
+    studies = [pd.read_csv(ROOT / "reports" / study / "results.csv").set_index("experiment") for study in ("demo", "ct-ich")]
+    interval = r"(\d\.\d+) \[(\d\.\d+)-(\d\.\d+)\]"
+    for name, cells in rows:
+        paper_cell, *ours = [cell.strip() for cell in cells.split("|")]
+        if name in paper.index:
+            expected = paper.loc[name, ["value", "low", "high"]].tolist()
+            assert re.fullmatch(interval, paper_cell).groups() == tuple(f"{v:.2f}" for v in expected), name
+        else:
+            assert not re.search(r"\d", paper_cell), f"{name}: a paper value the paper does not give"
+        for cell, table in zip(ours, studies):
+            expected = table.loc[name, ["auc", "delong_low", "delong_high"]].tolist()
+            assert re.fullmatch(interval, cell).groups() == tuple(f"{v:.3f}" for v in expected), (name, cell)
 
 
 def test_ci_runs_the_readme_test_command():

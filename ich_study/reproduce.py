@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import difflib
 import json
+import math
 import os
 import shutil
 import sys
@@ -29,8 +30,9 @@ from .core import (ConfigError, ICHStudyError, ScanError, atomic_write, load_pro
 
 # %% auto #0
 __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA_SOURCES', 'DATA_KEYS', 'SYNTHETIC_REQUIRED',
-           'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'Experiment', 'notebook_parameters', 'check_profile',
-           'with_training_seed', 'study_name', 'stage_parameters', 'build_dataset', 'is_reusable', 'run_name',
+           'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'NIFTI_GZIP_RATIO', 'Experiment',
+           'notebook_parameters', 'check_profile', 'with_training_seed', 'study_name', 'stage_parameters',
+           'build_dataset', 'synthetic_study_bytes', 'bytes_under', 'check_free_space', 'is_reusable', 'run_name',
            'run_experiment', 'training_progress', 'step_recorder', 'step_progress', 'reporting_progress',
            'training_precision', 'reproduce', 'reproduce_cli', 'check_input_kind', 'predict_scan', 'predict_cli']
 
@@ -152,6 +154,10 @@ def build_dataset(profile: dict[str, Any], study: str, data_path: str | Path | N
     if data["source"] == "synthetic" and data_path is None:
         from ich_study.synthetic import synthesize_cohort
         folder = data_root / f"{profile['name']}-cohort"     # one cohort per profile, shared by its studies
+        estimate = synthetic_study_bytes(profile)
+        check_free_space(folder, estimate["total"] - bytes_under(folder),
+                         f"the {data['n_cases']}-scan cohort of profile {profile['name']!r} with its preprocessing caches "
+                         f"(about {estimate['scans'] / 1e9:.1f} GB of scans, {estimate['cache'] / 1e9:.1f} GB of caches)")
         synthesize_cohort(folder, n_cases=data["n_cases"], matrix=data["matrix"],
                           slices=tuple(data["slices"]), positive_fraction=data["positive_fraction"],
                           seed=data["seed"], workers=data.get("workers", 2))
@@ -166,6 +172,36 @@ def build_dataset(profile: dict[str, Any], study: str, data_path: str | Path | N
                     n_folds=n_folds, cavity=bool(data.get("cavity", False)),
                     verify_scans=bool(data.get("verify_scans", False)))
     return folder
+
+# %% ../nbs/09_reproduce.ipynb #d9b66932
+NIFTI_GZIP_RATIO = 0.5      # compressed / raw bytes of a generated int16 scan: 0.49 at 128 x 128 x 48-72, 0.46 at 512 x 512 x 280-450
+
+def synthetic_study_bytes(profile: dict[str, Any]) -> dict[str, float]:
+    """About how many bytes a synthetic profile's cohort keeps on disk: 'scans' (int16 NIfTI, gzip'd
+    to about half), 'cache' (float16 preprocessing caches of every scan, after the 2x2x2 and after
+    the 2x2 max filter, at the network's matrix and windows) and 'total'."""
+    from ich_study.train import TrainConfig
+    data, train = profile["data"], profile["train"]
+    mean_slices = sum(data["slices"]) / 2
+    scans = data["n_cases"] * mean_slices * data["matrix"] ** 2 * 2 * NIFTI_GZIP_RATIO
+    matrix = train.get("matrix", TrainConfig.matrix) or data["matrix"] // 2     # None: the scan's, after the 2x2 filter
+    input_pixels = matrix ** 2 * len(train.get("windows", TrainConfig.windows))
+    cache = data["n_cases"] * input_pixels * 2 * (math.ceil(mean_slices / 2) + mean_slices)
+    return {"scans": scans, "cache": cache, "total": scans + cache}
+
+def bytes_under(folder: Path) -> int:
+    """Bytes of the files under `folder` (0 if it does not exist)."""
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) if Path(folder).exists() else 0
+
+def check_free_space(folder: Path, needed_bytes: float, what: str) -> None:
+    """ConfigError naming `folder` when the disk that holds it (or will) has less than `needed_bytes` free."""
+    folder = Path(folder)
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if needed_bytes > free:
+        raise ConfigError(f"{folder}: {what} need about {needed_bytes / 1e9:.1f} GB more, and the disk that holds it "
+                          f"has {free / 1e9:.1f} GB free. Free some space, make {folder.parent} a link to a larger "
+                          "disk, or lower n_cases in the profile")
 
 # %% ../nbs/09_reproduce.ipynb #cb661519
 def _unix_socket_kernel_manager(socket_dir: str):
@@ -336,7 +372,9 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     timings: dict[str, float] = {}
 
     _say(f"study {study!r} (profile {profile['profile_path']}): {training_precision(profile)}", started)
-    _say("building the dataset", started)
+    generated = profile["data"]["source"] == "synthetic" and data_path is None
+    size = f" (a synthetic cohort: about {synthetic_study_bytes(profile)['total'] / 1e9:.1f} GB with its caches)" if generated else ""
+    _say(f"building the dataset{size}", started)
     step = time.time()
     data_dir = build_dataset(profile, dataset_name, data_path, Path(data_root) if data_root else None)
     timings["dataset"] = time.time() - step

@@ -299,6 +299,16 @@ def test_a_profile_typo_is_refused(tmp_path, table, line, expected):
     assert str(path) in str(error.value) and expected in str(error.value), str(error.value)
 
 
+def test_a_cohort_the_disk_cannot_hold_stops_the_chain_before_it_starts(tmp_path):
+    """A synthetic cohort larger than the free space is refused before a scan is generated, naming the folder."""
+    from ich_study.core import ConfigError
+    profile = tmp_path / "huge.toml"
+    profile.write_text((ROOT / "profiles" / "smoke.toml").read_text().replace("n_cases = 24", "n_cases = 1000000000", 1))
+    with pytest.raises(ConfigError, match=r"huge-cohort: the 1000000000-scan cohort of profile 'huge' .* GB free"):
+        reproduce(str(profile), runs_dir=tmp_path / "runs", reports_dir=tmp_path / "reports", data_root=tmp_path / "data")
+    assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists()
+
+
 def test_a_profile_typo_stops_the_chain_before_it_starts(tmp_path):
     """ich-reproduce refuses such a profile within seconds, with one error line and nothing written."""
     bad = _with_line(tmp_path, "[stages.scratch]", "n_sample = 3")

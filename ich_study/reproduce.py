@@ -144,8 +144,9 @@ def stage_parameters(profile: dict[str, Any], experiment: Experiment) -> dict[st
 
 # %% ../nbs/09_reproduce.ipynb #3328ac7f
 def build_dataset(profile: dict[str, Any], study: str, data_path: str | Path | None = None,
-                  data_root: Path | None = None) -> Path:
-    """Generate or index the profile's data; returns the dataset folder (manifest, splits...)."""
+                  data_root: Path | None = None, say: Callable[[str], None] | None = None) -> Path:
+    """Generate or index the profile's data; returns the dataset folder (manifest, splits...). `say`,
+    if given, is told how much disk a synthetic cohort takes."""
     from ich_study.datasets import prepare_dataset
     data = profile["data"]
     data_root = Path(data_root or repo_root() / "data")
@@ -155,6 +156,7 @@ def build_dataset(profile: dict[str, Any], study: str, data_path: str | Path | N
         from ich_study.synthetic import synthesize_cohort
         folder = data_root / f"{profile['name']}-cohort"     # one cohort per profile, shared by its studies
         estimate = synthetic_study_bytes(profile)
+        if say: say(f"a synthetic cohort: about {estimate['total'] / 1e9:.3g} GB with its caches, in {folder}")
         check_free_space(folder, estimate["total"] - bytes_under(folder),
                          f"the {data['n_cases']}-scan cohort of profile {profile['name']!r} with its preprocessing caches "
                          f"(about {estimate['scans'] / 1e9:.1f} GB of scans, {estimate['cache'] / 1e9:.1f} GB of caches)")
@@ -372,11 +374,10 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     timings: dict[str, float] = {}
 
     _say(f"study {study!r} (profile {profile['profile_path']}): {training_precision(profile)}", started)
-    generated = profile["data"]["source"] == "synthetic" and data_path is None
-    size = f" (a synthetic cohort: about {synthetic_study_bytes(profile)['total'] / 1e9:.1f} GB with its caches)" if generated else ""
-    _say(f"building the dataset{size}", started)
+    _say("building the dataset", started)
     step = time.time()
-    data_dir = build_dataset(profile, dataset_name, data_path, Path(data_root) if data_root else None)
+    data_dir = build_dataset(profile, dataset_name, data_path, Path(data_root) if data_root else None,
+                             say=lambda line: _say(line, started))
     timings["dataset"] = time.time() - step
 
     folds = _folds(profile)

@@ -22,8 +22,7 @@ MODELS = ("lstm1", "lstm2", "e2e1", "e2e2")
 def chain_probabilities(cohort_dir: str, runs_dir: str, model_name: str, cache_dir: str) -> pd.Series:
     """P(ICH) of every scan of the cohort from one chain's `model_name`/best.pt, by case_id."""
     checkpoint = load_checkpoint(Path(runs_dir) / model_name / "best.pt")
-    preprocess = PreprocessConfig(**{**checkpoint["preprocess"],
-                                     "windows": tuple(tuple(w) for w in checkpoint["preprocess"]["windows"])})
+    preprocess = PreprocessConfig.from_dict(checkpoint["preprocess"])
     scored = predict_scans(model_from_checkpoint(checkpoint), read_manifest(cohort_dir), preprocess, cache_dir,
                            progress=False)
     return scored.set_index("case_id").probability

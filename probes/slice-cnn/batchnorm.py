@@ -22,12 +22,15 @@ def add_batchnorm(model: nn.Module) -> nn.Module:
     model.cnn.to(memory_format=torch.channels_last)
     return model
 
-def slice_aucs(model: nn.Module, config: T.TrainConfig, data_dir: str) -> str:
+def validation_slices(config: T.TrainConfig, data_dir: str) -> tuple[SliceDataset, pd.DataFrame]:
+    """Every validation slice (none left out by min_lesion_mm2) and the bleed area of each, read once."""
+    validation = T.run_tables(dataclasses.replace(config, min_lesion_mm2=0).resolved())["val_slices"]
+    areas = pd.read_csv(f"{data_dir}/slice_labels.csv")[["case_id", "slice_index", "lesion_mm2"]]
+    return SliceDataset(validation, config.preprocess_config(), cache_dir=f"{data_dir}/cache"), areas
+
+def slice_aucs(model: nn.Module, dataset: SliceDataset, areas: pd.DataFrame) -> str:
     """Slice AUC on every validation slice, and by bleed area of the positives (mm2) against all negatives."""
-    validation = T.run_tables(dataclasses.replace(config, min_lesion_mm2=0).resolved())["val_slices"]   # every slice
-    labels = pd.read_csv(f"{data_dir}/slice_labels.csv")[["case_id", "slice_index", "lesion_mm2"]]
-    dataset = SliceDataset(validation, config.preprocess_config(), cache_dir=f"{data_dir}/cache")
-    scored = T.predict_slices(model, dataset, np.arange(len(dataset)), "cpu", 50, False).merge(labels, on=["case_id", "slice_index"])
+    scored = T.predict_slices(model, dataset, np.arange(len(dataset)), "cpu", 50, False).merge(areas, on=["case_id", "slice_index"])
     negatives = scored[scored.label == 0]
     parts = [f"all {roc_auc_score(scored.label, scored.probability):.3f} (n={len(scored)})"]
     for low, high in [(0, 30), (30, 100), (100, 300), (300, 1e9)]:
@@ -40,6 +43,7 @@ if __name__ == "__main__":
     set_torch_threads(2)
     data_dir, out_dir, n_batches = sys.argv[1], sys.argv[2], int(sys.argv[3])
     make_model = T.initial_model
+    validation = None                           # the validation slices, read once for every variant
     for spec in sys.argv[4:]:
         variant, lr = spec.split(":")
         T.initial_model = (lambda config, channels: add_batchnorm(make_model(config, channels))) if variant == "bn" else make_model
@@ -53,8 +57,9 @@ if __name__ == "__main__":
         metrics = pd.read_csv(best.with_name("metrics.csv"))
         print(f"{variant} lr {lr}: {minutes:.1f} min; training loss {metrics.train_loss.round(3).tolist()}; "
               f"validation accuracy {metrics.val_metric.round(3).tolist()}", flush=True)
+        if validation is None: validation = validation_slices(config, data_dir)
         for name in ("best.pt", "last.pt"):
             checkpoint = T.load_checkpoint(best.with_name(name))
             model = T.initial_model(config.resolved(), len(config.windows))
             model.load_state_dict(checkpoint["model_state"]); model.eval()
-            print(f"  {name} (batch {checkpoint['step']}): {slice_aucs(model, config, data_dir)}", flush=True)
+            print(f"  {name} (batch {checkpoint['step']}): {slice_aucs(model, *validation)}", flush=True)

@@ -25,7 +25,6 @@ if __name__ == "__main__":
     rows = assign_split(manifest, load_splits(f"{data_dir}/splits.csv", manifest)).query("split == @split")
     for path in sys.argv[1].split(","):
         checkpoint = load_checkpoint(path)
-        volumes = PreprocessConfig(windows=tuple(tuple(w) for w in checkpoint["preprocess"]["windows"]),
-                                   max_filter=max_filter, matrix=checkpoint["preprocess"]["matrix"])
+        volumes = PreprocessConfig.from_dict({**checkpoint["preprocess"], "max_filter": max_filter})
         auc_max, auc_p95 = scan_aucs(model_from_checkpoint(checkpoint), rows, volumes, f"{data_dir}/cache")
         print(path, checkpoint["step"], split, max_filter, "scan max AUC", round(auc_max, 3), "p95", round(auc_p95, 3), flush=True)

@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from .core import LabelError, ScanError, SplitError, ConfigError, run_cli, write_csv
 from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices,
-                          is_axial, image_stack_files, scan_kind, check_one_kind)
+                          is_axial, image_stack_files, scan_kind, check_one_kind, check_head_content)
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES', 'resolve_image',
@@ -441,14 +441,16 @@ SOURCES = ("synthetic", "ct-ich", "rsna", "cq500", "folder")
 def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike, seed: int = 0,
                     fractions: Sequence[float] = (0.75, 0.05, 0.20), n_folds: int | None = None,
                     skip_bad: bool = False, splits_file: str | os.PathLike | None = None,
-                    verify_scans: bool = False, cavity: bool = False) -> pd.DataFrame:
+                    verify_scans: bool = False, cavity: bool = False, check_heads: bool = True) -> pd.DataFrame:
     """Write out/manifest.csv, out/slice_labels.csv (if any) and out/splits.csv for a dataset; returns the manifest.
 
     HU scans and pre-windowed images in one dataset raise (told from the paths by `scan_kind`).
     `verify_scans` reads every scan once (records n_slices, spacing; bad scans raise or, with
     `skip_bad`, are reported and left out);
     `cavity` also runs the cranial-cavity detector and stores its answer per slice in
-    slice_labels.cranial_cavity, so pre-training need not."""
+    slice_labels.cranial_cavity, so pre-training need not.
+    A scan read for either must hold a head (`check_head_content`: air, a phantom or an empty export
+    is a bad scan like an unreadable one); `check_heads=False` skips that check (toy volumes)."""
     root, out = Path(root), Path(out)
     if source not in SOURCES: raise ConfigError(f"--source {source!r}: choose one of {SOURCES}")
     if not root.is_dir(): raise ConfigError(f"--root {root}: no such folder")
@@ -464,7 +466,9 @@ def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike
         spacings, cavities = {}, {}
         for row in _progress(list(manifest.itertuples()), "reading scans", at_least=20):
             try:
-                scan = read_scan(resolve_image(row.image, out))
+                path = resolve_image(row.image, out)
+                scan = read_scan(path)
+                if check_heads: check_head_content(path, scan)
                 spacings[row.case_id] = (scan.n_slices, ",".join(f"{s:g}" for s in scan.spacing_mm))
                 if cavity: cavities[row.case_id] = cranial_cavity_slices(scan)
             except ScanError as exc: bad.append((row.case_id, str(exc)))
@@ -515,10 +519,12 @@ def prepare_cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--verify", action="store_true", help="read every scan once (slow; records n_slices, spacing)")
     parser.add_argument("--cavity", action="store_true",
                         help="detect the cranial cavity per slice now (slice_labels.cranial_cavity), reading every scan")
+    parser.add_argument("--no-head-check", action="store_true",
+                        help="with --verify or --cavity, do not refuse scans with too little soft tissue or bone to be a head")
     args = parser.parse_args(argv)
     manifest = run_cli("ich-prepare", lambda: prepare_dataset(
         args.source, args.root, args.out, args.seed, tuple(args.fractions), args.folds,
-        args.skip_bad, args.splits, args.verify, args.cavity))
+        args.skip_bad, args.splits, args.verify, args.cavity, not args.no_head_check))
     print(f"{args.out}: {len(manifest)} scans ({int(manifest.label.sum())} positive) "
           f"of {manifest.patient_id.nunique()} patients")
 

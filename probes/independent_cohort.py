@@ -1,10 +1,12 @@
 """Probe: score the scan models of several training seeds on an independent synthetic cohort (one the
 generator makes with another seed, none of whose scans trains or chooses anything), and compare
 the mean of the seeds' probabilities (an ensemble) with the first seed alone (paired DeLong).
-usage: independent_cohort.py COHORT_DIR OUT_DIR RUNS_DIR [RUNS_DIR ...]
+usage: independent_cohort.py [--against-first] COHORT_DIR OUT_DIR RUNS_DIR [RUNS_DIR ...]
   COHORT_DIR: ich-synth output with a manifest (every scan is scored, whatever its split)
   RUNS_DIR:   a chain's run folders, e.g. runs/demo runs/demo-seed1 runs/demo-seed2 (the first is
               the single model the ensemble is compared with; with one, no ensemble)
+  --against-first: no ensemble; each later chain is compared with the first (paired DeLong), e.g.
+              chains of other settings (each checkpoint preprocesses the scans as it was trained to)
 Writes OUT_DIR/predictions-{model}.csv (one probability column per chain) and prints the AUCs."""
 import sys
 from pathlib import Path
@@ -28,9 +30,11 @@ def chain_probabilities(cohort_dir: str, runs_dir: str, model_name: str, cache_d
     return scored.set_index("case_id").probability
 
 if __name__ == "__main__":
-    if len(sys.argv) < 4: raise SystemExit(__doc__)
+    arguments = [argument for argument in sys.argv[1:] if argument != "--against-first"]
+    against_first = len(arguments) < len(sys.argv) - 1
+    if len(arguments) < 3: raise SystemExit(__doc__)
     set_torch_threads(2)
-    cohort_dir, out_dir, runs_dirs = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
+    cohort_dir, out_dir, runs_dirs = arguments[0], Path(arguments[1]), arguments[2:]
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = read_manifest(cohort_dir).set_index("case_id").label
     print(f"{cohort_dir}: {len(labels)} scans, {int(labels.sum())} with a bleed", flush=True)
@@ -39,9 +43,14 @@ if __name__ == "__main__":
         for index, runs_dir in enumerate(runs_dirs):
             table[f"chain {index}"] = chain_probabilities(cohort_dir, runs_dir, model_name, str(out_dir / "cache"))
         chains = [f"chain {index}" for index in range(len(runs_dirs))]
-        if len(chains) > 1: table["ensemble"] = table[chains].mean(axis=1)
+        if len(chains) > 1 and not against_first: table["ensemble"] = table[chains].mean(axis=1)
         table.to_csv(out_dir / f"predictions-{model_name}.csv")
         singles = "; ".join(f"{runs_dir}: {auc_with_ci(table.label, table[column])}" for runs_dir, column in zip(runs_dirs, chains))
+        if against_first:
+            versus = "; ".join(f"{runs_dir} against {runs_dirs[0]}: paired DeLong p = "
+                               f"{delong_paired_test(table.label, table[column], table['chain 0'])[1]:.3f}"
+                               for runs_dir, column in zip(runs_dirs[1:], chains[1:]))
+            print(f"{model_name}: {singles}" + (f"; {versus}" if versus else ""), flush=True); continue
         if len(chains) == 1:
             print(f"{model_name}: {singles}", flush=True); continue
         p_value = delong_paired_test(table.label, table.ensemble, table["chain 0"])[1]

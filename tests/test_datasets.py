@@ -116,10 +116,10 @@ def test_a_dataset_of_hu_scans_and_prewindowed_images_is_refused(tmp_path):
     pd.DataFrame({"image": ["a.nii.gz", "b"], "label": [1, 0]}).to_csv(tmp_path / "labels.csv", index=False)
     for verify_scans in [True, False]:
         with pytest.raises(ScanError, match=r"mixes kinds of scan: HU scans, e.g. 'a'; pre-windowed images \(image\), e.g. 'b'"):
-            prepare_dataset("folder", tmp_path, tmp_path / "out", verify_scans=verify_scans)
+            prepare_dataset("folder", tmp_path, tmp_path / "out", verify_scans=verify_scans, check_heads=False)
         assert not (tmp_path / "out" / "manifest.csv").exists()
     pd.DataFrame({"image": ["a.nii.gz"], "label": [1]}).to_csv(tmp_path / "labels.csv", index=False)
-    assert prepare_dataset("folder", tmp_path, tmp_path / "out", verify_scans=True).case_id.tolist() == ["a"]
+    assert prepare_dataset("folder", tmp_path, tmp_path / "out", verify_scans=True, check_heads=False).case_id.tolist() == ["a"]
 
 
 def test_skip_bad_reports_and_skips(tmp_path, capsys):
@@ -130,17 +130,42 @@ def test_skip_bad_reports_and_skips(tmp_path, capsys):
     pd.DataFrame({"image": ["a.nii.gz", "b.nii.gz", "c.nii.gz"], "label": [1, 0, 0],
                   "patient_id": ["x", "y", "z"]}).to_csv(tmp_path / "labels.csv", index=False)
     with pytest.raises(ScanError, match="b.nii.gz"):
-        prepare_dataset("folder", tmp_path, tmp_path / "out", verify_scans=True)
+        prepare_dataset("folder", tmp_path, tmp_path / "out", verify_scans=True, check_heads=False)
     with pytest.raises(SystemExit) as exit_info:
-        prepare_cli(["--source", "folder", "--root", str(tmp_path), "--out", str(tmp_path / "out"), "--verify"])
+        prepare_cli(["--source", "folder", "--root", str(tmp_path), "--out", str(tmp_path / "out"), "--verify",
+                     "--no-head-check"])
     assert exit_info.value.code == 1
     assert re.match(r"ich-prepare: error: .*b\.nii\.gz.*truncated", capsys.readouterr().err)
     prepare_cli(["--source", "folder", "--root", str(tmp_path), "--out", str(tmp_path / "out"),
-                 "--verify", "--skip-bad"])
+                 "--verify", "--skip-bad", "--no-head-check"])
     assert "skipping bad scan b" in capsys.readouterr().err
     manifest = read_manifest(tmp_path / "out")
     assert manifest.case_id.tolist() == ["a", "c"] and manifest.n_slices.tolist() == [5, 5]
     assert set(pd.read_csv(tmp_path / "out/splits.csv").patient_id) == {"x", "z"}
+
+
+def test_a_scan_that_holds_no_head_is_a_bad_scan(tmp_path, capsys):
+    """Read by --verify, a scan of air or of a water phantom is refused as 'no head in this scan', named;
+    --skip-bad leaves it out, --no-head-check keeps it; a head of real size passes."""
+    def write(name, volume):
+        image = sitk.GetImageFromArray(volume)
+        image.SetSpacing((3.0, 3.0, 5.0))                  # 64 x 64 pixels of 3 mm, 10 slices of 5 mm: head-sized
+        sitk.WriteImage(image, str(tmp_path / name))
+    phantom = np.where(head(10, 64) == 1000, 0.0, head(10, 64)).astype(np.float32)     # soft tissue, no bone
+    write("head.nii.gz", head(10, 64)); write("air.nii.gz", np.full((10, 64, 64), -1000, np.float32))
+    write("phantom.nii.gz", phantom)
+    pd.DataFrame({"image": ["head.nii.gz", "air.nii.gz", "phantom.nii.gz"], "label": [0, 0, 0],
+                  "patient_id": ["x", "y", "z"]}).to_csv(tmp_path / "labels.csv", index=False)
+    out = str(tmp_path / "out")
+    with pytest.raises(ScanError, match=r"air\.nii\.gz.*no head in this scan: 0\.0 mL of soft tissue"):
+        prepare_dataset("folder", tmp_path, out, verify_scans=True)
+    assert not (tmp_path / "out" / "manifest.csv").exists()
+    prepare_cli(["--source", "folder", "--root", str(tmp_path), "--out", out, "--verify", "--skip-bad"])
+    err = capsys.readouterr().err
+    assert "skipping bad scan air" in err and re.search(r"skipping bad scan phantom: .*0\.0 mL of bone", err)
+    assert read_manifest(out).case_id.tolist() == ["head"]
+    prepare_cli(["--source", "folder", "--root", str(tmp_path), "--out", out + "-all", "--verify", "--no-head-check"])
+    assert sorted(read_manifest(out + "-all").case_id) == ["air", "head", "phantom"]
 
 
 # ---------------------------------------------------------------------- sources
@@ -174,7 +199,7 @@ def test_ct_ich_nifti_layout(tmp_path):
                          "Subarachnoid": 0, "Epidural": 0, "Subdural": 0, "No_Hemorrhage": int(not bleed),
                          "Fracture_Yes_No": 0})
     (tmp_path / "hemorrhage_diagnosis_raw_ct.csv").write_text(pd.DataFrame(rows).to_csv(index=False), encoding="utf-8-sig")
-    manifest = prepare_dataset("ct-ich", tmp_path, tmp_path / "out", cavity=True)
+    manifest = prepare_dataset("ct-ich", tmp_path, tmp_path / "out", cavity=True, check_heads=False)
     assert manifest.set_index("case_id").label.to_dict() == {"ctich-049": 1, "ctich-050": 0}
     assert manifest.subtypes.tolist() == ["IPH", ""] and manifest["mask"].str.endswith("049.nii").iloc[0]
     slices = read_slice_labels(tmp_path / "out")
@@ -205,7 +230,7 @@ def write_rsna(root, scans):
 def test_rsna_layout(tmp_path):
     write_rsna(tmp_path / "rsna", [("ID_a", 5, 3, "subdural"), ("ID_a", 4, None, None), ("ID_b", 6, 0, "epidural"),
                                    ("ID_c", 5, None, None)])
-    manifest = prepare_dataset("rsna", tmp_path / "rsna", tmp_path / "out", verify_scans=True)
+    manifest = prepare_dataset("rsna", tmp_path / "rsna", tmp_path / "out", verify_scans=True, check_heads=False)
     assert len(manifest) == 4 and sorted(manifest.label) == [0, 0, 1, 1]
     assert sorted(manifest.subtypes) == ["", "", "EDH", "SDH"]
     slices = read_slice_labels(tmp_path / "out").merge(manifest[["case_id", "subtypes"]], on="case_id")
@@ -241,7 +266,7 @@ def test_cq500_layout(tmp_path):
             row[f"R{k}:Fracture"] = 0
         reads.append(row)
     pd.DataFrame(reads).to_csv(root / "reads.csv", index=False)
-    manifest = prepare_dataset("cq500", root, tmp_path / "out", verify_scans=True)
+    manifest = prepare_dataset("cq500", root, tmp_path / "out", verify_scans=True, check_heads=False)
     assert manifest.set_index("case_id").label.to_dict() == {"CQ500-CT-0": 1, "CQ500-CT-1": 0}   # majority
     assert manifest.subtypes.tolist() == ["SDH", ""]
     assert all(image.endswith("CT PLAIN THIN") for image in manifest.image)

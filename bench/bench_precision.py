@@ -5,6 +5,7 @@ AMX); where it does not, torch emulates bf16 and `precision = "auto"` (the profi
 trains in float32.
 
     .venv/bin/python bench/bench_precision.py            # median of 5 after one warm-up
+    .venv/bin/python bench/bench_precision.py --size 128 --slices 60   # the 128 x 128 trial's inputs
 """
 from __future__ import annotations
 
@@ -50,17 +51,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--size", type=int, default=64, help="in-plane pixels of the network's input")
+    parser.add_argument("--slices", type=int, default=30, help="slices of the predicted volume")
     args = parser.parse_args()
     set_torch_threads(args.threads)
     print(f"CPU: {cpu_model()}; native bf16 (AVX512-BF16 or AMX): {cpu_has_bf16()}; "
           f"precision 'auto' -> {resolve_precision('auto', 'cpu')}; torch {torch.__version__}, {args.threads} threads")
-    step = {p: step_seconds(p, args.repeats) for p in ("float32", "bf16")}
-    predict = {p: predict_seconds(p, args.repeats) for p in ("float32", "bf16")}
-    print("| what (demo size) | float32 | bf16 | bf16 / float32 |")
+    step = {p: step_seconds(p, args.repeats, size=args.size) for p in ("float32", "bf16")}
+    predict = {p: predict_seconds(p, args.repeats, slices=args.slices, size=args.size) for p in ("float32", "bf16")}
+    print(f"| what ({args.size} x {args.size}) | float32 | bf16 | bf16 / float32 |")
     print("| --- | --- | --- | --- |")
     print(f"| slice-CNN training step, 25 slices | {step['float32']:.3f} s | {step['bf16']:.3f} s | "
           f"{step['bf16'] / step['float32']:.2f}x |")
-    print(f"| prediction of one volume, 30 slices | {predict['float32']:.3f} s | {predict['bf16']:.3f} s | "
+    print(f"| prediction of one volume, {args.slices} slices | {predict['float32']:.3f} s | {predict['bf16']:.3f} s | "
           f"{predict['bf16'] / predict['float32']:.2f}x |")
 
 

@@ -48,7 +48,7 @@ if __name__ == "__main__":
         singles = "; ".join(f"{runs_dir}: {auc_with_ci(table.label, table[column])}" for runs_dir, column in zip(runs_dirs, chains))
         if against_first:
             versus = "; ".join(f"{runs_dir} against {runs_dirs[0]}: paired DeLong p = "
-                               f"{delong_paired_test(table.label, table[column], table['chain 0'])[1]:.3f}"
+                               f"{delong_paired_test(table.label, table[column], table['chain 0'])[1]:.2g}"
                                for runs_dir, column in zip(runs_dirs[1:], chains[1:]))
             print(f"{model_name}: {singles}" + (f"; {versus}" if versus else ""), flush=True); continue
         if len(chains) == 1:

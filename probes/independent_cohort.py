@@ -8,7 +8,7 @@ usage: independent_cohort.py [--against-first] COHORT_DIR OUT_DIR RUNS_DIR [RUNS
   --against-first: no ensemble; each later chain is compared with the first (paired DeLong), e.g.
               chains of other settings (each checkpoint preprocesses the scans as it was trained to)
 Writes OUT_DIR/predictions-{model}.csv (one probability column per chain) and prints the AUCs."""
-import sys
+import argparse
 from pathlib import Path
 import pandas as pd
 from ich_study.core import set_torch_threads
@@ -30,11 +30,12 @@ def chain_probabilities(cohort_dir: str, runs_dir: str, model_name: str, cache_d
     return scored.set_index("case_id").probability
 
 if __name__ == "__main__":
-    arguments = [argument for argument in sys.argv[1:] if argument != "--against-first"]
-    against_first = len(arguments) < len(sys.argv) - 1
-    if len(arguments) < 3: raise SystemExit(__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--against-first", action="store_true")
+    parser.add_argument("cohort_dir"); parser.add_argument("out_dir", type=Path); parser.add_argument("runs_dirs", nargs="+")
+    args = parser.parse_args()
     set_torch_threads(2)
-    cohort_dir, out_dir, runs_dirs = arguments[0], Path(arguments[1]), arguments[2:]
+    cohort_dir, out_dir, runs_dirs, against_first = args.cohort_dir, args.out_dir, args.runs_dirs, args.against_first
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = read_manifest(cohort_dir).set_index("case_id").label
     print(f"{cohort_dir}: {len(labels)} scans, {int(labels.sum())} with a bleed", flush=True)

@@ -46,8 +46,8 @@ def autocast(device: torch.device | str, precision: str) -> contextlib.AbstractC
     return contextlib.nullcontext()
 
 # %% ../nbs/05_model.ipynb #2ce28063
-def _conv_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
-    return [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+def _conv_relu(in_channels: int, out_channels: int, stride: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, stride=stride), nn.ReLU(inplace=True)]
 
 class MaxPool2x2(nn.Module):
     """2x2 max pooling with stride 2 (odd rows/columns dropped, as nn.MaxPool2d) by strided maxima."""
@@ -59,16 +59,21 @@ class MaxPool2x2(nn.Module):
         return torch.maximum(rows[..., 0::2], rows[..., 1::2])
 
 class SliceCNN(nn.Module):
-    """VGG-like slice encoder: images (B, C, H, W), H, W >= 32 -> features (B, feature_size)."""
+    """VGG-like slice encoder: images (B, C, H, W), H, W >= 32 x stem_stride -> features (B, feature_size).
+    `stem_stride` 2 makes the first convolution strided: it learns the in-plane halving that the
+    paper's 2x2 max filter does before the network."""
     def __init__(self, in_channels: int = 1, base_width: int = 16, feature_size: int = 512,
-                 dropout: float = 0.5):
+                 dropout: float = 0.5, stem_stride: int = 1):
         super().__init__()
+        if stem_stride not in (1, 2): raise ValueError(f"stem_stride must be 1 or 2, not {stem_stride}")
         self.in_channels, self.base_width, self.feature_size = in_channels, base_width, feature_size
+        self.stem_stride = stem_stride
         layers: list[nn.Module] = []
         channels = in_channels
         for unit in range(5):
             width = base_width * 2 ** unit
-            layers += [*_conv_relu(channels, width), nn.Conv2d(width, width, kernel_size=3, padding=1),
+            stride = stem_stride if unit == 0 else 1
+            layers += [*_conv_relu(channels, width, stride), nn.Conv2d(width, width, kernel_size=3, padding=1),
                        MaxPool2x2(), nn.ReLU(inplace=True)]           # = conv, ReLU, pool (see above)
             channels = width
         layers += [nn.Conv2d(channels, base_width * 32, kernel_size=3, padding=1), nn.AdaptiveMaxPool2d(1),
@@ -85,8 +90,9 @@ class SliceCNN(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Slice feature vectors (B, feature_size) of images (B, C, H, W)."""
-        if images.shape[-1] < 32 or images.shape[-2] < 32:
-            raise ValueError(f"slices must be at least 32 x 32 pixels, got {tuple(images.shape[-2:])}")
+        smallest = 32 * self.stem_stride
+        if images.shape[-1] < smallest or images.shape[-2] < smallest:
+            raise ValueError(f"slices must be at least {smallest} x {smallest} pixels, got {tuple(images.shape[-2:])}")
         return self.dense(self.features(images))
 
     def slice_logits(self, images: torch.Tensor) -> torch.Tensor:
@@ -131,12 +137,13 @@ class ICHNet(nn.Module):
     """CNN-BiLSTM: volumes (B, N, C, H, W) -> logits (B, 2) over {no ICH, ICH} for each scan."""
     def __init__(self, in_channels: int = 1, base_width: int = 16, lstm_layers: int = 2,
                  hidden_size: int = 512, precision: str = "auto", channels_last: bool = True,
-                 checkpoint_chunk: int | None = None, inference_chunk: int | None = 8):
+                 checkpoint_chunk: int | None = None, inference_chunk: int | None = 8, stem_stride: int = 1):
         super().__init__()
         if lstm_layers not in (1, 2, 3): raise ValueError(f"lstm_layers must be 1-3, not {lstm_layers}")
         self.architecture = dict(in_channels=in_channels, base_width=base_width,
                                  lstm_layers=lstm_layers, hidden_size=hidden_size)
-        self.cnn = SliceCNN(in_channels, base_width)
+        if stem_stride != 1: self.architecture["stem_stride"] = stem_stride   # absent: 1, as in every older checkpoint
+        self.cnn = SliceCNN(in_channels, base_width, stem_stride=stem_stride)
         self.lstm = SummedBiLSTM(self.cnn.feature_size, hidden_size, lstm_layers)
         self.head = nn.Linear(hidden_size, 2)
         nn.init.xavier_uniform_(self.head.weight); nn.init.zeros_(self.head.bias)

@@ -31,13 +31,13 @@ __all__ = ['MAX_FILTERS', 'CACHE_FORMAT', 'AUGMENTATIONS', 'PreprocessConfig', '
            'sample_rng', 'VolumeDataset', 'SliceDataset', 'collate_volumes']
 
 # %% ../nbs/04_preprocess.ipynb #105179ec
-MAX_FILTERS = ("2x2x2", "2x2", "none")
+MAX_FILTERS = ("2x2x2", "2x2", "1x1x2", "none")
 
 @dataclass(frozen=True)
 class PreprocessConfig:
     """How a scan becomes the network's (slices, channels, height, width) array in [0, 1]."""
     windows: tuple[tuple[float, float], ...] = ((40.0, 80.0),)   # (level_hu, width_hu) per channel
-    max_filter: str = "2x2x2"          # the paper's reduction: '2x2x2', '2x2' or 'none'
+    max_filter: str = "2x2x2"          # the paper's reduction: '2x2x2', '2x2', '1x1x2' (slice pairs only) or 'none'
     matrix: int | None = None          # in-plane size after the max filter (None: keep)
     cache_dtype: str = "float16"       # dtype of cached arrays on disk (read back as float32)
 
@@ -61,13 +61,13 @@ class PreprocessConfig:
 
     @property
     def slice_factor(self) -> int:
-        """How many input slices make one output slice (2 for '2x2x2', else 1)."""
-        return 2 if self.max_filter == "2x2x2" else 1
+        """How many input slices make one output slice (2 for '2x2x2' and '1x1x2', else 1)."""
+        return 2 if self.max_filter in ("2x2x2", "1x1x2") else 1
 
     @property
     def inplane_factor(self) -> int:
         """How many input rows (and columns) make one output row before any resampling."""
-        return 1 if self.max_filter == "none" else 2
+        return 1 if self.max_filter in ("none", "1x1x2") else 2
 
     def channels_for(self, scan_kind: str, scan_channels: int = 1) -> int:
         """Input channels of the network for a scan of this kind ('HU' or 'windowed')."""
@@ -155,6 +155,7 @@ def _preprocess_with_spacing(scan: Scan, config: PreprocessConfig) -> tuple[np.n
     spacing = tuple(float(s) for s in getattr(scan, "spacing_mm", (1.0, 1.0, 1.0)))
     if config.max_filter == "2x2x2": volume = max_filter_3d(volume, 2)
     elif config.max_filter == "2x2": volume = max_filter_2d(volume, 2)
+    elif config.max_filter == "1x1x2": volume = _max_over_axis(volume, 0, 2)
     spacing = (spacing[0] * config.slice_factor, spacing[1] * config.inplane_factor,
                spacing[2] * config.inplane_factor)
     if config.matrix is not None and volume.shape[-2:] != (config.matrix, config.matrix):
@@ -381,8 +382,8 @@ class SliceDataset(Dataset):
                  cache_dir: str | os.PathLike | None = None, seed: int = 0, reader: Callable[[str], Scan] = read_scan,
                  volumes_in_memory: int | None = None):
         _require_columns(slice_table, ["case_id", "image", "slice_index", "label"], "slice table")
-        if config.max_filter == "2x2x2":
-            raise ConfigError("a slice dataset needs a per-slice max filter ('2x2' or 'none'), not '2x2x2', "
+        if config.slice_factor != 1:
+            raise ConfigError(f"a slice dataset needs a per-slice max filter ('2x2' or 'none'), not {config.max_filter!r}, "
                               "which merges slices and their labels")
         self.table = slice_table.reset_index(drop=True)
         _require_images(self.table.drop_duplicates("image"), "slice table")

@@ -55,8 +55,9 @@ class TrainConfig:
     init_checkpoint: str = ""             # best.pt of the previous stage (lstm: cnn, e2e: lstm); cnn: optional, to fine-tune
     windows: Sequence[Sequence[float]] = ((40.0, 80.0),)   # (level_hu, width_hu) per channel
     matrix: int | None = 256              # in-plane size fed to the network (None: keep)
-    max_filter: str = ""                  # '' -> stage default ('2x2' for cnn, '2x2x2' else)
+    max_filter: str = ""                  # '' -> stage default ('2x2' for cnn, '2x2x2' else; with stem_stride 2: 'none', '1x1x2')
     base_width: int = 16
+    stem_stride: int = 1                  # 2: the CNN's first convolution halves the slice (a learned reduction; see 05_model)
     lstm_layers: int = 2
     hidden_size: int = 512
     n_samples: int = 1000                 # slices (cnn) or scans (other stages) to train on
@@ -82,11 +83,13 @@ class TrainConfig:
         """A checked copy with the stage defaults filled in (what config.json records)."""
         if self.stage not in STAGES: raise ConfigError(f"stage must be one of {STAGES}, not {self.stage!r}")
         max_filter, _, lr, _ = STAGE_DEFAULTS[self.stage]
+        if self.stem_stride == 2: max_filter = "none" if self.stage == "cnn" else "1x1x2"   # the network halves in-plane
         config = replace(self, max_filter=self.max_filter or max_filter, lr=float(self.lr or lr),
                          windows=tuple(tuple(float(v) for v in w) for w in self.windows),
                          matrix=int(self.matrix) if self.matrix else None)
-        if config.stage == "cnn" and config.max_filter == "2x2x2":
-            raise ConfigError("stage cnn trains on single slices: max_filter must be '2x2' or 'none'")
+        if config.stage == "cnn" and config.max_filter in ("2x2x2", "1x1x2"):
+            raise ConfigError(f"stage cnn trains on single slices: max_filter must be '2x2' or 'none', not {config.max_filter!r}")
+        if config.stem_stride not in (1, 2): raise ConfigError(f"stem_stride must be 1 or 2, not {config.stem_stride}")
         for name in ("n_samples", "eval_interval", "batch_slices", "base_width", "hidden_size"):
             if int(getattr(config, name)) < 1: raise ConfigError(f"{name} must be at least 1, not {getattr(config, name)}")
         if config.lstm_layers not in (1, 2, 3): raise ConfigError(f"lstm_layers must be 1, 2 or 3, not {config.lstm_layers}")
@@ -149,8 +152,10 @@ def model_from_checkpoint(checkpoint: dict[str, Any], **options) -> ICHNet:
 
 # %% ../nbs/06_train.ipynb #0ea616e6
 def _architecture(config: TrainConfig, in_channels: int) -> dict[str, int]:
-    return dict(in_channels=int(in_channels), base_width=int(config.base_width),
-                lstm_layers=int(config.lstm_layers), hidden_size=int(config.hidden_size))
+    architecture = dict(in_channels=int(in_channels), base_width=int(config.base_width),
+                        lstm_layers=int(config.lstm_layers), hidden_size=int(config.hidden_size))
+    if config.stem_stride != 1: architecture["stem_stride"] = int(config.stem_stride)   # as ICHNet records it
+    return architecture
 
 def initial_model(config: TrainConfig, in_channels: int) -> ICHNet:
     """The model a stage starts from: random, or loaded from the previous stage's checkpoint."""
@@ -173,11 +178,12 @@ def initial_model(config: TrainConfig, in_channels: int) -> ICHNet:
     checkpoint = load_checkpoint(config.init_checkpoint, expect_stage=previous)
     where = checkpoint["path"]
     cnn_only = config.stage in ("cnn", "lstm")       # these take the CNN and its slice head, nothing else
-    keys = ("in_channels", "base_width") if cnn_only else tuple(architecture)
-    for key in keys:
-        if checkpoint["architecture"].get(key) != architecture[key]:
-            raise CheckpointError(f"{where}: other architecture: {key}={checkpoint['architecture'].get(key)} "
-                                  f"in the checkpoint, {architecture[key]} in this run")
+    keys = ("in_channels", "base_width", "stem_stride") if cnn_only else (*architecture, "stem_stride")
+    for key in dict.fromkeys(keys):
+        default = 1 if key == "stem_stride" else None                 # absent from checkpoints without it
+        theirs, ours = checkpoint["architecture"].get(key, default), architecture.get(key, default)
+        if theirs != ours:
+            raise CheckpointError(f"{where}: other architecture: {key}={theirs} in the checkpoint, {ours} in this run")
     expected = asdict(config.preprocess_config())
     for key in ("windows", "matrix"):
         theirs = checkpoint["preprocess"].get(key)

@@ -300,8 +300,9 @@ def test_slice_dataset_items(cohort):
     batch = next(iter(torch.utils.data.DataLoader(augmented, batch_size=25,
                                                   sampler=balanced_sampler(augmented.labels, 50, seed=0))))
     assert batch["image"].shape == (25, 1, 16, 16) and batch["label"].shape == (25,)
-    with pytest.raises(ConfigError):
-        SliceDataset(table, PreprocessConfig(max_filter="2x2x2"))
+    for merges_slices in ("2x2x2", "1x1x2"):
+        with pytest.raises(ConfigError, match="per-slice max filter"):
+            SliceDataset(table, PreprocessConfig(max_filter=merges_slices))
     out_of_range = table.assign(slice_index=99)
     with pytest.raises(LabelError, match="slice_index 99"):
         SliceDataset(out_of_range, config)[0]

@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from ich_study.core import CheckpointError, ConfigError
 from ich_study.model import ICHNet
+from ich_study.preprocess import PreprocessConfig
 from ich_study.train import (CHECKPOINT_FORMAT, TrainConfig, initial_model, load_checkpoint,
                              model_from_checkpoint, optimizer_for, predict_scans, save_checkpoint,
                              toy_volumes, train_stage, train_step)
@@ -148,13 +149,27 @@ def test_precision_is_recorded_and_emulated_bf16_is_warned_about(cohort, tmp_pat
     assert json.loads((tmp_path / "forced" / "environment.json").read_text())["precision"] == "bf16"
 
 
-def _fake_checkpoint(path: Path, stage: str, base_width: int = 4, windows=((40.0, 80.0),), in_channels: int = 1):
+def _fake_checkpoint(path: Path, stage: str, base_width: int = 4, windows=((40.0, 80.0),), in_channels: int = 1,
+                     stem_stride: int = 1):
     config = TrainConfig(stage=stage, base_width=base_width, windows=windows, **{k: v for k, v in TINY.items()
                                                                                  if k != "base_width"})
-    model = ICHNet(in_channels=in_channels, base_width=base_width, hidden_size=16, lstm_layers=2)
+    model = ICHNet(in_channels=in_channels, base_width=base_width, hidden_size=16, lstm_layers=2,
+                   stem_stride=stem_stride)
     return save_checkpoint({"format": CHECKPOINT_FORMAT, "stage": stage, "experiment": stage,
                             "architecture": model.architecture, "preprocess": asdict(config.preprocess_config()),
                             "model_state": model.state_dict()}, path)
+
+
+def test_a_strided_stem_takes_the_slices_at_full_matrix():
+    """stem_stride 2: the network halves the slice, so the preprocessing keeps the matrix (slice pairs merged
+    for volumes), and no max filter that merges slices reaches stage cnn."""
+    filters = {stage: TrainConfig(stage=stage, stem_stride=2).resolved().max_filter for stage in ("cnn", "lstm", "e2e", "scratch")}
+    assert filters == {"cnn": "none", "lstm": "1x1x2", "e2e": "1x1x2", "scratch": "1x1x2"}
+    assert TrainConfig(stage="lstm").resolved().max_filter == "2x2x2"            # the paper's, unchanged
+    with pytest.raises(ConfigError, match="stem_stride must be 1 or 2"):
+        TrainConfig(stage="cnn", stem_stride=3).resolved()
+    with pytest.raises(ConfigError, match="not '1x1x2'"):
+        TrainConfig(stage="cnn", max_filter="1x1x2").resolved()
 
 
 def test_each_stage_refuses_a_wrong_checkpoint(tmp_path):
@@ -164,6 +179,7 @@ def test_each_stage_refuses_a_wrong_checkpoint(tmp_path):
     wide = _fake_checkpoint(tmp_path / "wide.pt", "cnn", base_width=8)
     two_channel = _fake_checkpoint(tmp_path / "two.pt", "cnn", in_channels=2)
     other_window = _fake_checkpoint(tmp_path / "window.pt", "cnn", windows=((80.0, 200.0),))
+    strided = _fake_checkpoint(tmp_path / "strided.pt", "cnn", stem_stride=2)
     lstm_config = TrainConfig(stage="lstm", **TINY)
     e2e_config = TrainConfig(stage="e2e", **TINY)
     # the right checkpoints load
@@ -183,6 +199,8 @@ def test_each_stage_refuses_a_wrong_checkpoint(tmp_path):
         (replace(lstm_config, init_checkpoint=str(lstm)), CheckpointError, "expected stage cnn"),
         (replace(lstm_config, init_checkpoint=str(wide)), CheckpointError, "other architecture: base_width"),
         (replace(lstm_config, init_checkpoint=str(two_channel)), CheckpointError, "other architecture: in_channels"),
+        (replace(lstm_config, init_checkpoint=str(strided)), CheckpointError, "other architecture: stem_stride=2"),
+        (replace(lstm_config, init_checkpoint=str(cnn), stem_stride=2), CheckpointError, "stem_stride=1 in the checkpoint"),
         (replace(lstm_config, init_checkpoint=str(other_window)), CheckpointError, "other inputs: windows"),
         (replace(e2e_config, init_checkpoint=str(cnn)), CheckpointError, "expected stage lstm"),
         (replace(e2e_config, init_checkpoint=str(lstm), lstm_layers=1), CheckpointError, "other architecture: lstm_layers"),
@@ -194,9 +212,29 @@ def test_each_stage_refuses_a_wrong_checkpoint(tmp_path):
     for config, error, message in cases:
         with pytest.raises(error, match=message):
             initial_model(config, 1)
+    assert initial_model(replace(lstm_config, init_checkpoint=str(strided), stem_stride=2), 1).cnn.stem_stride == 2
     (tmp_path / "junk.pt").write_text("junk")
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_a_strided_stem_trains_on_full_matrix_slices_and_predicts(cohort, tmp_path):
+    """The learned reduction end to end at toy size: stage cnn on 64 x 64 slices, stage lstm on volumes with
+    slice pairs merged, the checkpoints carrying what prediction needs."""
+    tiny = {**TINY, "matrix": 64, "stem_stride": 2}
+    common = dict(data_dir=str(cohort), runs_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"), eval_interval=2, **tiny)
+    cnn = train_stage(TrainConfig(stage="cnn", experiment="cnn", n_samples=50, **common), progress=False)
+    lstm = train_stage(TrainConfig(stage="lstm", experiment="lstm", n_samples=4, init_checkpoint=str(cnn), **common),
+                       progress=False)
+    checkpoints = load_checkpoint(cnn), load_checkpoint(lstm)
+    assert [c["preprocess"]["max_filter"] for c in checkpoints] == ["none", "1x1x2"]
+    assert all(c["architecture"]["stem_stride"] == 2 and c["preprocess"]["matrix"] == 64 for c in checkpoints)
+    model = model_from_checkpoint(checkpoints[1], precision="float32")
+    manifest = pd.read_csv(cohort / "manifest.csv").head(2)
+    manifest["image"] = [str(cohort / p) for p in manifest["image"]]
+    preprocess = PreprocessConfig.from_dict(checkpoints[1]["preprocess"])
+    predictions = predict_scans(model, manifest, preprocess, tmp_path / "cache", "cpu", progress=False)
+    assert [len(json.loads(s)) for s in predictions["slice_probabilities"]] == [8, 8]    # 16 slices in pairs
 
 
 def test_predict_scans(cohort, tmp_path):

@@ -1,16 +1,20 @@
 """Probe: score the scan models of several training seeds on an independent synthetic cohort (one the
 generator makes with another seed, none of whose scans trains or chooses anything), and compare
 the mean of the seeds' probabilities (an ensemble) with the first seed alone (paired DeLong).
-usage: independent_cohort.py [--against-first] COHORT_DIR OUT_DIR RUNS_DIR [RUNS_DIR ...]
+usage: independent_cohort.py [--against-first | --pairs] COHORT_DIR OUT_DIR RUNS_DIR [RUNS_DIR ...]
   COHORT_DIR: ich-synth output with a manifest (every scan is scored, whatever its split)
   RUNS_DIR:   a chain's run folders, e.g. runs/demo runs/demo-seed1 runs/demo-seed2 (the first is
               the single model the ensemble is compared with; with one, no ensemble)
   --against-first: no ensemble; each later chain is compared with the first (paired DeLong), e.g.
               chains of other settings (each checkpoint preprocesses the scans as it was trained to)
+  --pairs:    no ensemble; the chains come in pairs (setting A, setting B) of the same training seed, e.g.
+              runs/demo runs/trial runs/demo-seed1 runs/trial-seed1: each B is compared with its A (paired
+              DeLong), and the mean AUC of the Bs with that of the As
 Writes OUT_DIR/predictions-{model}.csv (one probability column per chain) and prints the AUCs."""
 import argparse
 from pathlib import Path
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 from ich_study.core import set_torch_threads
 from ich_study.datasets import read_manifest
 from ich_study.preprocess import PreprocessConfig
@@ -31,11 +35,14 @@ def chain_probabilities(cohort_dir: str, runs_dir: str, model_name: str, cache_d
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--against-first", action="store_true")
+    comparison = parser.add_mutually_exclusive_group()
+    comparison.add_argument("--against-first", action="store_true")
+    comparison.add_argument("--pairs", action="store_true")
     parser.add_argument("cohort_dir"); parser.add_argument("out_dir", type=Path); parser.add_argument("runs_dirs", nargs="+")
     args = parser.parse_args()
     set_torch_threads(2)
     cohort_dir, out_dir, runs_dirs, against_first = args.cohort_dir, args.out_dir, args.runs_dirs, args.against_first
+    if args.pairs and len(runs_dirs) % 2: parser.error("--pairs needs an even number of RUNS_DIRs: (A, B) per seed")
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = read_manifest(cohort_dir).set_index("case_id").label
     print(f"{cohort_dir}: {len(labels)} scans, {int(labels.sum())} with a bleed", flush=True)
@@ -44,7 +51,7 @@ if __name__ == "__main__":
         for index, runs_dir in enumerate(runs_dirs):
             table[f"chain {index}"] = chain_probabilities(cohort_dir, runs_dir, model_name, str(out_dir / "cache"))
         chains = [f"chain {index}" for index in range(len(runs_dirs))]
-        if len(chains) > 1 and not against_first: table["ensemble"] = table[chains].mean(axis=1)
+        if len(chains) > 1 and not (against_first or args.pairs): table["ensemble"] = table[chains].mean(axis=1)
         table.to_csv(out_dir / f"predictions-{model_name}.csv")
         singles = "; ".join(f"{runs_dir}: {auc_with_ci(table.label, table[column])}" for runs_dir, column in zip(runs_dirs, chains))
         if against_first:
@@ -52,6 +59,14 @@ if __name__ == "__main__":
                                f"{delong_paired_test(table.label, table[column], table['chain 0'])[1]:.2g}"
                                for runs_dir, column in zip(runs_dirs[1:], chains[1:]))
             print(f"{model_name}: {singles}" + (f"; {versus}" if versus else ""), flush=True); continue
+        if args.pairs:
+            aucs = {column: roc_auc_score(table.label, table[column]) for column in chains}
+            versus = "; ".join(f"{runs_dirs[b]} against {runs_dirs[a]}: paired DeLong p = "
+                               f"{delong_paired_test(table.label, table[chains[b]], table[chains[a]])[1]:.2g}"
+                               for a, b in zip(range(0, len(chains), 2), range(1, len(chains), 2)))
+            means = [sum(aucs[c] for c in chains[start::2]) / (len(chains) // 2) for start in (0, 1)]
+            print(f"{model_name}: {singles}; {versus}; mean of the As {means[0]:.3f}, of the Bs {means[1]:.3f}", flush=True)
+            continue
         if len(chains) == 1:
             print(f"{model_name}: {singles}", flush=True); continue
         p_value = delong_paired_test(table.label, table.ensemble, table["chain 0"])[1]

@@ -152,10 +152,9 @@ def model_from_checkpoint(checkpoint: dict[str, Any], **options) -> ICHNet:
 
 # %% ../nbs/06_train.ipynb #0ea616e6
 def _architecture(config: TrainConfig, in_channels: int) -> dict[str, int]:
-    architecture = dict(in_channels=int(in_channels), base_width=int(config.base_width),
-                        lstm_layers=int(config.lstm_layers), hidden_size=int(config.hidden_size))
-    if config.stem_stride != 1: architecture["stem_stride"] = int(config.stem_stride)   # as ICHNet records it
-    return architecture
+    return dict(in_channels=int(in_channels), base_width=int(config.base_width),
+                lstm_layers=int(config.lstm_layers), hidden_size=int(config.hidden_size),
+                stem_stride=int(config.stem_stride))
 
 def initial_model(config: TrainConfig, in_channels: int) -> ICHNet:
     """The model a stage starts from: random, or loaded from the previous stage's checkpoint."""
@@ -178,10 +177,10 @@ def initial_model(config: TrainConfig, in_channels: int) -> ICHNet:
     checkpoint = load_checkpoint(config.init_checkpoint, expect_stage=previous)
     where = checkpoint["path"]
     cnn_only = config.stage in ("cnn", "lstm")       # these take the CNN and its slice head, nothing else
-    keys = ("in_channels", "base_width", "stem_stride") if cnn_only else (*architecture, "stem_stride")
-    for key in dict.fromkeys(keys):
-        default = 1 if key == "stem_stride" else None                 # absent from checkpoints without it
-        theirs, ours = checkpoint["architecture"].get(key, default), architecture.get(key, default)
+    keys = ("in_channels", "base_width", "stem_stride") if cnn_only else tuple(architecture)
+    for key in keys:
+        default = 1 if key == "stem_stride" else None     # ICHNet records stem_stride only when it is not 1
+        theirs, ours = checkpoint["architecture"].get(key, default), architecture[key]
         if theirs != ours:
             raise CheckpointError(f"{where}: other architecture: {key}={theirs} in the checkpoint, {ours} in this run")
     expected = asdict(config.preprocess_config())

@@ -54,19 +54,15 @@ if __name__ == "__main__":
         if len(chains) > 1 and not (against_first or args.pairs): table["ensemble"] = table[chains].mean(axis=1)
         table.to_csv(out_dir / f"predictions-{model_name}.csv")
         singles = "; ".join(f"{runs_dir}: {auc_with_ci(table.label, table[column])}" for runs_dir, column in zip(runs_dirs, chains))
-        if against_first:
-            versus = "; ".join(f"{runs_dir} against {runs_dirs[0]}: paired DeLong p = "
-                               f"{delong_paired_test(table.label, table[column], table['chain 0'])[1]:.2g}"
-                               for runs_dir, column in zip(runs_dirs[1:], chains[1:]))
-            print(f"{model_name}: {singles}" + (f"; {versus}" if versus else ""), flush=True); continue
-        if args.pairs:
-            aucs = {column: roc_auc_score(table.label, table[column]) for column in chains}
+        if against_first or args.pairs:          # (A, B) index pairs: every chain against the first, or seed by seed
+            pairs = [(0, b) for b in range(1, len(chains))] if against_first else list(zip(range(0, len(chains), 2), range(1, len(chains), 2)))
             versus = "; ".join(f"{runs_dirs[b]} against {runs_dirs[a]}: paired DeLong p = "
-                               f"{delong_paired_test(table.label, table[chains[b]], table[chains[a]])[1]:.2g}"
-                               for a, b in zip(range(0, len(chains), 2), range(1, len(chains), 2)))
-            means = [sum(aucs[c] for c in chains[start::2]) / (len(chains) // 2) for start in (0, 1)]
-            print(f"{model_name}: {singles}; {versus}; mean of the As {means[0]:.3f}, of the Bs {means[1]:.3f}", flush=True)
-            continue
+                               f"{delong_paired_test(table.label, table[chains[b]], table[chains[a]])[1]:.2g}" for a, b in pairs)
+            means = ""
+            if args.pairs:
+                As, Bs = ([roc_auc_score(table.label, table[chains[pair[side]]]) for pair in pairs] for side in (0, 1))
+                means = f"; mean of the As {sum(As) / len(As):.3f}, of the Bs {sum(Bs) / len(Bs):.3f}"
+            print(f"{model_name}: {singles}" + (f"; {versus}" if versus else "") + means, flush=True); continue
         if len(chains) == 1:
             print(f"{model_name}: {singles}", flush=True); continue
         p_value = delong_paired_test(table.label, table.ensemble, table["chain 0"])[1]

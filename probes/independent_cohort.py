@@ -10,6 +10,9 @@ usage: independent_cohort.py [--against-first | --pairs] COHORT_DIR OUT_DIR RUNS
   --pairs:    no ensemble; the chains come in pairs (setting A, setting B) of the same training seed, e.g.
               runs/demo runs/trial runs/demo-seed1 runs/trial-seed1: each B is compared with its A (paired
               DeLong), and the mean AUC of the Bs with that of the As
+  A RUNS_DIR written DIR::N is a chain scored before: column `chain N` of DIR/predictions-{model}.csv (this
+  probe's output, e.g. reports/trials/demo-stem2/independent::0), used when its run folders are gone; its
+  scans and labels must be the cohort's
 Writes OUT_DIR/predictions-{model}.csv (one probability column per chain) and prints the AUCs."""
 import argparse
 from pathlib import Path
@@ -24,6 +27,18 @@ from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scan
 from compare_independent_reports import auc_with_ci
 
 MODELS = ("lstm1", "lstm2", "e2e1", "e2e2")
+SAVED = "::"     # DIR::N, a chain scored before
+
+def saved_probabilities(reference: str, model_name: str, labels: pd.Series) -> pd.Series:
+    """P(ICH) of a chain scored before, by case_id: `reference` is 'DIR::N', column `chain N` of
+    DIR/predictions-{model_name}.csv, which must hold the cohort's scans with the cohort's labels."""
+    folder, number = reference.split(SAVED)
+    path, column = Path(folder) / f"predictions-{model_name}.csv", f"chain {number}"
+    saved = pd.read_csv(path, index_col="case_id")
+    if column not in saved: raise SystemExit(f"{path}: no column {column!r}")
+    if set(saved.index) != set(labels.index) or not saved.label.reindex(labels.index).eq(labels).all():
+        raise SystemExit(f"{path}: its scans or labels are not those of the cohort")
+    return saved[column]
 
 def chain_probabilities(cohort_dir: str, runs_dir: str, model_name: str, cache_dir: str) -> pd.Series:
     """P(ICH) of every scan of the cohort from one chain's `model_name`/best.pt, by case_id."""
@@ -49,7 +64,8 @@ if __name__ == "__main__":
     for model_name in MODELS:
         table = pd.DataFrame({"label": labels})
         for index, runs_dir in enumerate(runs_dirs):
-            table[f"chain {index}"] = chain_probabilities(cohort_dir, runs_dir, model_name, str(out_dir / "cache"))
+            table[f"chain {index}"] = (saved_probabilities(runs_dir, model_name, labels) if SAVED in runs_dir else
+                                       chain_probabilities(cohort_dir, runs_dir, model_name, str(out_dir / "cache")))
         chains = [f"chain {index}" for index in range(len(runs_dirs))]
         if len(chains) > 1 and not (against_first or args.pairs): table["ensemble"] = table[chains].mean(axis=1)
         table.to_csv(out_dir / f"predictions-{model_name}.csv")

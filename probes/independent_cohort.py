@@ -1,7 +1,7 @@
 """Probe: score the scan models of several training seeds on an independent synthetic cohort (one the
 generator makes with another seed, none of whose scans trains or chooses anything), and compare
 the mean of the seeds' probabilities (an ensemble) with the first seed alone (paired DeLong).
-usage: independent_cohort.py [--against-first | --pairs] COHORT_DIR OUT_DIR RUNS_DIR [RUNS_DIR ...]
+usage: independent_cohort.py [--against-first | --pairs] [--models M,M,...] COHORT_DIR OUT_DIR RUNS_DIR [RUNS_DIR ...]
   COHORT_DIR: ich-synth output with a manifest (every scan is scored, whatever its split)
   RUNS_DIR:   a chain's run folders, e.g. runs/demo runs/demo-seed1 runs/demo-seed2 (the first is
               the single model the ensemble is compared with; with one, no ensemble)
@@ -13,6 +13,7 @@ usage: independent_cohort.py [--against-first | --pairs] COHORT_DIR OUT_DIR RUNS
   A RUNS_DIR written DIR::N is a chain scored before: column `chain N` of DIR/predictions-{model}.csv (this
   probe's output, e.g. reports/trials/demo-stem2/independent::0), used when its run folders are gone; its
   scans and labels must be the cohort's
+  --models:   the scan models to score, comma-separated (default: lstm1,lstm2,e2e1,e2e2)
 Writes OUT_DIR/predictions-{model}.csv (one probability column per chain) and prints the AUCs."""
 import argparse
 from pathlib import Path
@@ -53,15 +54,18 @@ if __name__ == "__main__":
     comparison = parser.add_mutually_exclusive_group()
     comparison.add_argument("--against-first", action="store_true")
     comparison.add_argument("--pairs", action="store_true")
+    parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("cohort_dir"); parser.add_argument("out_dir", type=Path); parser.add_argument("runs_dirs", nargs="+")
     args = parser.parse_args()
     set_torch_threads(2)
     cohort_dir, out_dir, runs_dirs, against_first = args.cohort_dir, args.out_dir, args.runs_dirs, args.against_first
+    models = args.models.split(",")
+    if set(models) - set(MODELS): parser.error(f"--models: one of {', '.join(MODELS)}, not {args.models!r}")
     if args.pairs and len(runs_dirs) % 2: parser.error("--pairs needs an even number of RUNS_DIRs: (A, B) per seed")
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = read_manifest(cohort_dir).set_index("case_id").label
     print(f"{cohort_dir}: {len(labels)} scans, {int(labels.sum())} with a bleed", flush=True)
-    for model_name in MODELS:
+    for model_name in models:
         table = pd.DataFrame({"label": labels})
         for index, runs_dir in enumerate(runs_dirs):
             table[f"chain {index}"] = (saved_probabilities(runs_dir, model_name, labels) if SAVED in runs_dir else

@@ -9,7 +9,7 @@ The seed changes stages 2 and 3 only (initialisation, balanced draws, augmentati
 order given, merged then unmerged; no seed is started after --start-before (UTC, HH:MM).
 Score the chains with independent_cohort.py --pairs (merged as A, unmerged as B).
 usage: depth_stages23.py CNN_RUN DATA_DIR RUNS_DIR SEED [SEED ...] [--start-before HH:MM]"""
-import argparse, shutil, time
+import argparse, os, shutil, time
 from datetime import datetime, timezone
 from pathlib import Path
 from ich_study.core import load_profile
@@ -20,7 +20,7 @@ SETTINGS = {"merged": None, "unmerged": "2x2"}     # [train] max_filter; None: t
 def copy_run(source: Path, target: Path) -> None:
     """A finished run folder copied as hard links (its finished.json too, so later stages start from it)."""
     if target.exists(): return
-    shutil.copytree(source, target, copy_function=lambda src, dst: Path(dst).hardlink_to(src))
+    shutil.copytree(source, target, copy_function=os.link)
 
 def profile_for(setting: str, seed: int) -> dict:
     """The demo profile with the setting's max filter and training seed `seed`."""
@@ -42,9 +42,10 @@ if __name__ == "__main__":
         for setting in SETTINGS:
             study = f"depth-{setting}-seed{seed}"
             copy_run(args.cnn_run, args.runs_dir / study / "cnn")
+            profile = profile_for(setting, seed)
             for name in ("lstm2", "e2e2"):
                 started = time.time()
-                run_dir, trained = run_experiment(experiments[name], profile_for(setting, seed), study, args.data_dir,
+                run_dir, trained = run_experiment(experiments[name], profile, study, args.data_dir,
                                                   args.runs_dir, args.runs_dir / study / "notebooks")
                 print(f"{datetime.now(timezone.utc):%H:%M:%S} {run_dir}: "
                       f"{'trained in %.1f min' % ((time.time() - started) / 60) if trained else 'reused'}", flush=True)

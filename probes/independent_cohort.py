@@ -16,6 +16,7 @@ usage: independent_cohort.py [--against-first | --pairs] [--models M,M,...] COHO
   --models:   the scan models to score, comma-separated (default: lstm1,lstm2,e2e1,e2e2)
 Writes OUT_DIR/predictions-{model}.csv (one probability column per chain) and prints the AUCs."""
 import argparse
+from functools import lru_cache
 from pathlib import Path
 import pandas as pd
 from sklearn.metrics import roc_auc_score
@@ -30,12 +31,17 @@ from compare_independent_reports import auc_with_ci
 MODELS = ("lstm1", "lstm2", "e2e1", "e2e2")
 SAVED = "::"     # DIR::N, a chain scored before
 
+@lru_cache(maxsize=None)
+def _saved_table(path: Path) -> pd.DataFrame:
+    """A saved predictions-{model}.csv, read once however many of its chains are asked for."""
+    return pd.read_csv(path, index_col="case_id")
+
 def saved_probabilities(reference: str, model_name: str, labels: pd.Series) -> pd.Series:
     """P(ICH) of a chain scored before, by case_id: `reference` is 'DIR::N', column `chain N` of
     DIR/predictions-{model_name}.csv, which must hold the cohort's scans with the cohort's labels."""
     folder, number = reference.split(SAVED)
     path, column = Path(folder) / f"predictions-{model_name}.csv", f"chain {number}"
-    saved = pd.read_csv(path, index_col="case_id")
+    saved = _saved_table(path)
     if column not in saved: raise SystemExit(f"{path}: no column {column!r}")
     if set(saved.index) != set(labels.index) or not saved.label.reindex(labels.index).eq(labels).all():
         raise SystemExit(f"{path}: its scans or labels are not those of the cohort")

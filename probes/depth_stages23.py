@@ -8,7 +8,12 @@ are trained in each through the chain's own `run_experiment`, with the `demo` pr
 The seed changes stages 2 and 3 only (initialisation, balanced draws, augmentation). Seeds run in the
 order given, merged then unmerged; no seed is started after --start-before (UTC, HH:MM).
 Score the chains with independent_cohort.py --pairs (merged as A, unmerged as B).
-usage: depth_stages23.py CNN_RUN DATA_DIR RUNS_DIR SEED [SEED ...] [--start-before HH:MM]"""
+With --profile NAME the settings apply to that profile instead of `demo` (profiles/NAME.toml), --settings
+picks some of them, --prefix replaces `depth` in the study names, and --train-cnn first trains CNN_RUN
+with the profile's own stage 1 (its seed, not the SEEDs) if it has not finished: the trial
+reports/trials/demo-cnn128 runs `--profile demo-cnn128 --settings merged --prefix cnn128 --train-cnn`.
+usage: depth_stages23.py CNN_RUN DATA_DIR RUNS_DIR SEED [SEED ...] [--profile NAME] [--settings A,B]
+                         [--prefix P] [--train-cnn] [--start-before HH:MM]"""
 import argparse, os, shutil, time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,30 +27,46 @@ def copy_run(source: Path, target: Path) -> None:
     if target.exists(): return
     shutil.copytree(source, target, copy_function=os.link)
 
-def profile_for(setting: str, seed: int) -> dict:
-    """The demo profile with the setting's max filter and training seed `seed`."""
-    demo = load_profile("demo")
-    if SETTINGS[setting]: demo = {**demo, "train": {**demo["train"], "max_filter": SETTINGS[setting]}}
-    return check_profile(with_training_seed(demo, seed))
+def profile_for(setting: str, seed: int | None, name: str = "demo") -> dict:
+    """Profile `name` with the setting's max filter and training seed `seed` (None: the profile's own)."""
+    profile = load_profile(name)
+    if SETTINGS[setting]: profile = {**profile, "train": {**profile["train"], "max_filter": SETTINGS[setting]}}
+    return check_profile(with_training_seed(profile, seed))
+
+def say_trained(run_dir: Path, trained: bool, started: float) -> None:
+    print(f"{datetime.now(timezone.utc):%H:%M:%S} {run_dir}: "
+          f"{'trained in %.1f min' % ((time.time() - started) / 60) if trained else 'reused'}", flush=True)
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cnn_run", type=Path); parser.add_argument("data_dir", type=Path)
     parser.add_argument("runs_dir", type=Path); parser.add_argument("seeds", type=int, nargs="+")
     parser.add_argument("--start-before", help="UTC HH:MM: start no seed after it")
+    parser.add_argument("--profile", default="demo", help="the profile the settings change (profiles/NAME.toml)")
+    parser.add_argument("--settings", default=",".join(SETTINGS), help=f"some of {', '.join(SETTINGS)}")
+    parser.add_argument("--prefix", default="depth", help="study names: PREFIX-SETTING-seedN")
+    parser.add_argument("--train-cnn", action="store_true", help="train CNN_RUN first if it has not finished")
     args = parser.parse_args()
-    if not (args.cnn_run / "finished.json").exists(): parser.error(f"{args.cnn_run}: not a finished run folder")
+    settings = args.settings.split(",")
+    if unknown := [s for s in settings if s not in SETTINGS]: parser.error(f"unknown setting(s) {unknown}")
     experiments = {e.name: e for e in PAPER_EXPERIMENTS}
+    if args.train_cnn and not (args.cnn_run / "finished.json").exists():
+        started = time.time()
+        run_dir, trained = run_experiment(experiments["cnn"], profile_for("merged", None, args.profile),
+                                          args.cnn_run.parent.name, args.data_dir, args.cnn_run.parent.parent,
+                                          args.cnn_run.parent / "notebooks")
+        if run_dir.resolve() != args.cnn_run.resolve(): parser.error(f"{args.cnn_run}: a stage-1 run is named cnn")
+        say_trained(run_dir, trained, started)
+    if not (args.cnn_run / "finished.json").exists(): parser.error(f"{args.cnn_run}: not a finished run folder")
     for seed in args.seeds:
         if args.start_before and datetime.now(timezone.utc).strftime("%H:%M") >= args.start_before:
             print(f"seed {seed} not started: past {args.start_before} UTC", flush=True); break
-        for setting in SETTINGS:
-            study = f"depth-{setting}-seed{seed}"
+        for setting in settings:
+            study = f"{args.prefix}-{setting}-seed{seed}"
             copy_run(args.cnn_run, args.runs_dir / study / "cnn")
-            profile = profile_for(setting, seed)
+            profile = profile_for(setting, seed, args.profile)
             for name in ("lstm2", "e2e2"):
                 started = time.time()
                 run_dir, trained = run_experiment(experiments[name], profile, study, args.data_dir,
                                                   args.runs_dir, args.runs_dir / study / "notebooks")
-                print(f"{datetime.now(timezone.utc):%H:%M:%S} {run_dir}: "
-                      f"{'trained in %.1f min' % ((time.time() - started) / 60) if trained else 'reused'}", flush=True)
+                say_trained(run_dir, trained, started)

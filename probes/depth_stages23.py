@@ -10,10 +10,10 @@ order given, merged then unmerged; no seed is started after --start-before (UTC,
 Score the chains with independent_cohort.py --pairs (merged as A, unmerged as B).
 With --profile NAME the settings apply to that profile instead of `demo` (profiles/NAME.toml), --settings
 picks some of them, --prefix replaces `depth` in the study names, and --train-cnn first trains CNN_RUN
-with the profile's own stage 1 (its seed, not the SEEDs) if it has not finished: the trial
+with the profile's own stage 1 (its seed, not the SEEDs, unless --cnn-seed) if it has not finished: the trial
 reports/trials/demo-cnn128 runs `--profile demo-cnn128 --settings merged --prefix cnn128 --train-cnn`.
 usage: depth_stages23.py CNN_RUN DATA_DIR RUNS_DIR SEED [SEED ...] [--profile NAME] [--settings A,B]
-                         [--prefix P] [--train-cnn] [--start-before HH:MM]"""
+                         [--prefix P] [--train-cnn [--cnn-seed N]] [--start-before HH:MM]"""
 import argparse, os, shutil, time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,13 +46,14 @@ if __name__ == "__main__":
     parser.add_argument("--settings", default=",".join(SETTINGS), help=f"some of {', '.join(SETTINGS)}")
     parser.add_argument("--prefix", default="depth", help="study names: PREFIX-SETTING-seedN")
     parser.add_argument("--train-cnn", action="store_true", help="train CNN_RUN first if it has not finished")
+    parser.add_argument("--cnn-seed", type=int, help="with --train-cnn: stage 1's training seed (default: the profile's)")
     args = parser.parse_args()
     settings = args.settings.split(",")
     if unknown := [s for s in settings if s not in SETTINGS]: parser.error(f"unknown setting(s) {unknown}")
     experiments = {e.name: e for e in PAPER_EXPERIMENTS}
     if args.train_cnn and not (args.cnn_run / "finished.json").exists():
         started = time.time()
-        run_dir, trained = run_experiment(experiments["cnn"], profile_for("merged", None, args.profile),
+        run_dir, trained = run_experiment(experiments["cnn"], profile_for("merged", args.cnn_seed, args.profile),
                                           args.cnn_run.parent.name, args.data_dir, args.cnn_run.parent.parent,
                                           args.cnn_run.parent / "notebooks")
         if run_dir.resolve() != args.cnn_run.resolve(): parser.error(f"{args.cnn_run}: a stage-1 run is named cnn")

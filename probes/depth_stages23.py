@@ -34,6 +34,7 @@ def profile_for(setting: str, seed: int | None, name: str = "demo") -> dict:
     return check_profile(with_training_seed(profile, seed))
 
 def say_trained(run_dir: Path, trained: bool, started: float) -> None:
+    """One progress line: the run folder and how long it trained (or that it was reused)."""
     print(f"{datetime.now(timezone.utc):%H:%M:%S} {run_dir}: "
           f"{'trained in %.1f min' % ((time.time() - started) / 60) if trained else 'reused'}", flush=True)
 
@@ -50,13 +51,14 @@ if __name__ == "__main__":
     args = parser.parse_args()
     settings = args.settings.split(",")
     if unknown := [s for s in settings if s not in SETTINGS]: parser.error(f"unknown setting(s) {unknown}")
+    if args.cnn_seed is not None and not args.train_cnn: parser.error("--cnn-seed needs --train-cnn")
+    if args.train_cnn and args.cnn_run.name != "cnn": parser.error(f"{args.cnn_run}: a stage-1 run folder is named cnn")
     experiments = {e.name: e for e in PAPER_EXPERIMENTS}
     if args.train_cnn and not (args.cnn_run / "finished.json").exists():
         started = time.time()
         run_dir, trained = run_experiment(experiments["cnn"], profile_for("merged", args.cnn_seed, args.profile),
                                           args.cnn_run.parent.name, args.data_dir, args.cnn_run.parent.parent,
                                           args.cnn_run.parent / "notebooks")
-        if run_dir.resolve() != args.cnn_run.resolve(): parser.error(f"{args.cnn_run}: a stage-1 run is named cnn")
         say_trained(run_dir, trained, started)
     if not (args.cnn_run / "finished.json").exists(): parser.error(f"{args.cnn_run}: not a finished run folder")
     for seed in args.seeds:

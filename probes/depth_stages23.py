@@ -1,4 +1,5 @@
-"""Probe: do stages 2 and 3 gain from reading every 2.5 mm slice, with the slice CNN held fixed?
+"""Probe: stages 2 and 3 (lstm2, e2e2) trained for several seeds on one slice CNN held fixed; first asked
+whether they gain from reading every 2.5 mm slice.
 The paper's 2x2x2 max filter merges slice pairs before the BiLSTMs (24-36 slices of 64 x 64 in `demo`);
 a 2x2 filter keeps every slice (48-72). One finished stage-1 run (a `demo` slice CNN, whose own filter
 is 2x2 either way) is copied, as hard links, into two studies per training seed, and lstm2 then e2e2
@@ -30,7 +31,12 @@ def copy_run(source: Path, target: Path) -> None:
 def profile_for(setting: str, seed: int | None, name: str = "demo") -> dict:
     """Profile `name` with the setting's max filter and training seed `seed` (None: the profile's own)."""
     profile = load_profile(name)
-    if SETTINGS[setting]: profile = {**profile, "train": {**profile["train"], "max_filter": SETTINGS[setting]}}
+    if SETTINGS[setting]:
+        per_stage = [stage for stage, table in profile["stages"].items() if "max_filter" in table]
+        if per_stage:   # a [stages.*] max_filter would win over the setting's [train] one, silently
+            raise SystemExit(f"profile {name}: [stages.{', '.join(per_stage)}] set max_filter, "
+                             f"so setting {setting!r} ([train] max_filter = {SETTINGS[setting]!r}) would not apply")
+        profile = {**profile, "train": {**profile["train"], "max_filter": SETTINGS[setting]}}
     return check_profile(with_training_seed(profile, seed))
 
 def say_trained(run_dir: Path, trained: bool, started: float) -> None:

@@ -35,18 +35,21 @@ def test_readme_is_rendered_from_index():
     assert (ROOT / "README.md").read_text() == expected, "README.md is stale: run `make readme`"
 
 
+STUDIES = ("demo", "demo128", "ct-ich")      # the README table's columns after the paper's, in order
+
 def test_readme_results_table_matches_the_reports():
-    """Each row of the README's table of test AUCs is the paper's value and the committed `demo` and
-    `ct-ich` results.csv, rounded as printed: a report rewritten without the README fails here."""
+    """Each row of the README's table of test AUCs is the paper's value and the committed `demo`,
+    `demo128` and `ct-ich` results.csv, rounded as printed: a report rewritten without the README fails here."""
     import pandas as pd
     readme = (ROOT / "README.md").read_text()
     rows = re.findall(r"^\| [^|]*\(`([a-z0-9-]+)`\) \|(.*)\|$", readme, flags=re.M)
     assert [name for name, _ in rows] == ["cnn-max", "cnn-p95", "svm", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2"]
     paper = pd.read_csv(ROOT / "reports" / "demo" / "paper_results.csv").query("quantity == 'auc'").set_index("experiment")
-    studies = [pd.read_csv(ROOT / "reports" / study / "results.csv").set_index("experiment") for study in ("demo", "ct-ich")]
+    studies = [pd.read_csv(ROOT / "reports" / study / "results.csv").set_index("experiment") for study in STUDIES]
     interval = r"(\d\.\d+) \[(\d\.\d+)-(\d\.\d+)\]"
     for name, cells in rows:
         paper_cell, *ours = [cell.strip() for cell in cells.split("|")]
+        assert len(ours) == len(STUDIES), f"{name}: {len(ours)} columns of ours, one per study of {STUDIES} expected"
         if name in paper.index:
             expected = paper.loc[name, ["value", "low", "high"]].tolist()
             assert re.fullmatch(interval, paper_cell).groups() == tuple(f"{v:.2f}" for v in expected), name

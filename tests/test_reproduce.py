@@ -264,7 +264,7 @@ def test_predict_refuses_a_scan_without_a_head(smoke, tmp_path):
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "profiles").glob("*.toml")))
 def test_every_shipped_profile_passes_its_check(name):
-    """Every profile in profiles/ (demo, ct-ich, full, smoke) has only keys something reads, and
+    """Every profile in profiles/ (demo, demo128, ct-ich, full, smoke) has only keys something reads, and
     every experiment's settings resolve to a TrainConfig: `full`, which no CI machine can run, too."""
     from ich_study.core import load_profile
     from ich_study.reproduce import check_profile

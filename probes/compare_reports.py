@@ -28,4 +28,4 @@ if __name__ == "__main__":
             sys.exit(f"{path.stem}: the two reports do not hold the same test scans with the same labels")
         z, p = delong_paired_test(a.label, b.probability, a.probability)
         print(f"{path.stem:9s} test AUC a {roc_auc(a.label, a.probability):.3f}, b {roc_auc(b.label, b.probability):.3f}"
-              f" ({len(a)} scans): DeLong z {z:.2f}, p {p:.3f}")
+              f" ({len(a)} scans): DeLong z {z:.2f}, p {p:.2g}")

@@ -271,6 +271,21 @@ def test_every_shipped_profile_passes_its_check(name):
     check_profile(load_profile(name))
 
 
+def test_demo128_is_demo_but_for_the_slice_resolution():
+    """profiles/demo128.toml says "everything else as in demo": a setting changed in one profile and
+    not the other fails here, instead of comparing the two reports across an unnoticed difference."""
+    from ich_study.core import load_profile
+    def flat(table, prefix=""):
+        for key, value in table.items():
+            if isinstance(value, dict): yield from flat(value, f"{prefix}{key}.")
+            elif key not in ("name", "profile_path", "description"): yield f"{prefix}{key}", value
+    demo, demo128 = dict(flat(load_profile("demo"))), dict(flat(load_profile("demo128")))
+    differing = {key for key in demo.keys() | demo128.keys() if demo.get(key) != demo128.get(key)}
+    assert differing == {"train.matrix", "stages.cnn.max_filter", "stages.lstm.max_filter",
+                         "stages.e2e.max_filter", "stages.scratch.max_filter"}, differing
+    assert demo128["train.matrix"] == 128 and demo128["stages.cnn.max_filter"] == "none"
+
+
 def _with_line(tmp_path, table, line):
     """A copy of the smoke profile with `line` added at the top of `table`."""
     text = (ROOT / "profiles" / "smoke.toml").read_text()

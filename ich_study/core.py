@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['STUDY_PACKAGES', 'OUTPUT_FOLDERS', 'ICHStudyError', 'ScanError', 'LabelError', 'SplitError', 'ConfigError',
-           'CheckpointError', 'run_cli', 'atomic_write', 'write_json', 'write_csv', 'set_seed', 'set_torch_threads',
-           'repo_root', 'load_profile', 'library_versions', 'git_commit', 'cpu_model', 'cpu_has_bf16', 'provenance',
-           'render_readme', 'main']
+__all__ = ['LOADED_KEYS', 'STUDY_PACKAGES', 'OUTPUT_FOLDERS', 'ICHStudyError', 'ScanError', 'LabelError', 'SplitError',
+           'ConfigError', 'CheckpointError', 'run_cli', 'atomic_write', 'write_json', 'write_csv', 'set_seed',
+           'set_torch_threads', 'repo_root', 'overlaid', 'load_profile', 'library_versions', 'git_commit', 'cpu_model',
+           'cpu_has_bf16', 'provenance', 'render_readme', 'main']
 
 # %% ../nbs/00_core.ipynb #37f709d6
 class ICHStudyError(Exception):
@@ -123,16 +123,47 @@ def repo_root() -> Path:
         if (folder / "settings.ini").exists() and (folder / "nbs").is_dir(): return folder
     return Path.cwd()
 
-def load_profile(name_or_path: str | os.PathLike) -> dict[str, Any]:
-    """Read a study profile: a name in `profiles/` (e.g. 'demo') or a path to a TOML file."""
+LOADED_KEYS = ("name", "profile_path")   # set by load_profile for each file, never taken from a base profile
+
+def _profile_file(name_or_path: str | os.PathLike, folder: Path | None = None) -> Path:
+    """A profile name ('demo': profiles/demo.toml) or a TOML path (relative to `folder` when given)."""
     path = Path(name_or_path)
-    if not path.suffix:
-        path = repo_root() / "profiles" / f"{name_or_path}.toml"
+    if not path.suffix: return repo_root() / "profiles" / f"{name_or_path}.toml"
+    return path if folder is None or path.is_absolute() else folder / path
+
+def overlaid(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `override` laid over it key by key; a table present in both is overlaid in turn,
+    so an extending profile names only the keys it changes."""
+    merged = dict(base)
+    for key, value in override.items():
+        both_tables = isinstance(value, dict) and isinstance(base.get(key), dict)
+        merged[key] = overlaid(base[key], value) if both_tables else value
+    return merged
+
+def load_profile(name_or_path: str | os.PathLike, _extending: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a study profile: a name in `profiles/` (e.g. 'demo') or a path to a TOML file.
+    A profile with `extends = "demo"` at its top (a name, or a path relative to its own folder)
+    holds only what differs from that profile: its keys are laid over the base's (`overlaid`), and
+    `extends` stays in the result as the record of where the rest came from."""
+    path = _profile_file(name_or_path)
     if not path.exists():
         available = sorted(p.stem for p in (repo_root() / "profiles").glob("*.toml"))
         raise ConfigError(f"{path}: no such profile (available: {', '.join(available) or 'none'})")
     try: profile = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc: raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    base_name = profile.get("extends")
+    if base_name is not None:
+        if not isinstance(base_name, str) or not base_name:
+            raise ConfigError(f"{path}: extends must name a profile (e.g. \"demo\"), not {base_name!r}")
+        base_path = _profile_file(base_name, path.parent)
+        chain = (*_extending, path.resolve())
+        if base_path.resolve() in chain:
+            raise ConfigError(f"{path}: extends {base_name!r}, which extends it in turn: "
+                              + " -> ".join(str(p) for p in (*chain, base_path.resolve())))
+        if not base_path.exists(): raise ConfigError(f"{path}: extends {base_name!r}, but {base_path} does not exist")
+        base = load_profile(base_path, chain)
+        for key in LOADED_KEYS: base.pop(key, None)
+        profile = overlaid(base, profile)
     profile.setdefault("name", path.stem)
     profile["profile_path"] = str(path)
     return profile

@@ -57,7 +57,7 @@ PAPER_EXPERIMENTS: tuple[Experiment, ...] = (
 
 # %% ../nbs/09_reproduce.ipynb #509cb65e
 REQUIRED_PROFILE_TABLES = ("data", "train", "stages", "evaluate")
-PROFILE_KEYS = ("name", "description", "profile_path", *REQUIRED_PROFILE_TABLES)
+PROFILE_KEYS = ("name", "description", "profile_path", "extends", *REQUIRED_PROFILE_TABLES)
 DATA_SOURCES = ("synthetic", "ct-ich", "rsna", "cq500", "folder")
 DATA_KEYS = ("source", "seed", "fractions", "n_folds", "cavity", "verify_scans",        # every source
              "n_cases", "matrix", "slices", "positive_fraction", "workers")          # the synthetic cohort

@@ -278,12 +278,51 @@ def test_demo128_is_demo_but_for_the_slice_resolution():
     def flat(table, prefix=""):
         for key, value in table.items():
             if isinstance(value, dict): yield from flat(value, f"{prefix}{key}.")
-            elif key not in ("name", "profile_path", "description"): yield f"{prefix}{key}", value
+            elif key not in ("name", "profile_path", "description", "extends"): yield f"{prefix}{key}", value
     demo, demo128 = dict(flat(load_profile("demo"))), dict(flat(load_profile("demo128")))
     differing = {key for key in demo.keys() | demo128.keys() if demo.get(key) != demo128.get(key)}
     assert differing == {"train.matrix", "stages.cnn.max_filter", "stages.lstm.max_filter",
                          "stages.e2e.max_filter", "stages.scratch.max_filter"}, differing
     assert demo128["train.matrix"] == 128 and demo128["stages.cnn.max_filter"] == "none"
+
+
+@pytest.mark.parametrize("study", sorted(path.parent.name for path in (ROOT / "reports").glob("*/reproduce.json")))
+def test_each_committed_report_was_made_by_the_profile_as_shipped(study):
+    """reports/{study}/reproduce.json records the profile its chain ran with: a setting changed in
+    profiles/ since (in the profile itself or, through `extends`, in its base) leaves the committed
+    report describing other settings than the file a reader opens, and fails here."""
+    from ich_study.core import load_profile
+    ran = json.loads((ROOT / "reports" / study / "reproduce.json").read_text())["profile"]
+    ignored = ("name", "profile_path", "extends")
+    shipped = {k: v for k, v in load_profile(study).items() if k not in ignored}
+    assert {k: v for k, v in ran.items() if k not in ignored} == shipped
+
+
+def test_an_extending_profile_overlays_its_base_key_by_key(tmp_path):
+    """A profile of one's own outside the checkout: `extends` by name reaches profiles/, by path its own
+    folder; only the keys it names change, and `extends` stays as the record."""
+    from ich_study.core import load_profile
+    from ich_study.reproduce import check_profile
+    (tmp_path / "mine.toml").write_text('extends = "smoke"\ndescription = "mine"\n[stages.cnn]\nn_samples = 7\n')
+    (tmp_path / "mine2.toml").write_text('extends = "mine.toml"\n[train]\nseed = 3\n')
+    smoke, mine2 = load_profile("smoke"), check_profile(load_profile(tmp_path / "mine2.toml"))
+    assert mine2["name"] == "mine2" and mine2["extends"] == "mine.toml" and mine2["description"] == "mine"
+    assert mine2["stages"]["cnn"] == {**smoke["stages"]["cnn"], "n_samples": 7}
+    assert mine2["train"] == {**smoke["train"], "seed": 3} and mine2["data"] == smoke["data"]
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"a.toml": 'extends = "b.toml"\n', "b.toml": 'extends = "a.toml"\n'}, "which extends it in turn"),
+    ({"a.toml": 'extends = "a.toml"\n'}, "which extends it in turn"),
+    ({"a.toml": 'extends = "gone.toml"\n'}, "gone.toml does not exist"),
+    ({"a.toml": 'extends = "no-such-profile"\n'}, "no-such-profile.toml does not exist"),
+    ({"a.toml": 'extends = 3\n'}, "extends must name a profile"),
+])
+def test_a_broken_extends_is_refused(tmp_path, files, expected):
+    from ich_study.core import ConfigError, load_profile
+    for name, text in files.items(): (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError) as error: load_profile(tmp_path / "a.toml")
+    assert str(tmp_path / "a.toml") in str(error.value) and expected in str(error.value), str(error.value)
 
 
 def _with_line(tmp_path, table, line):

@@ -16,7 +16,7 @@ reports/trials/demo-cnn128 runs `--profile demo-cnn128 --settings merged --prefi
 usage: depth_stages23.py CNN_RUN DATA_DIR RUNS_DIR SEED [SEED ...] [--profile NAME] [--settings A,B]
                          [--prefix P] [--train-cnn [--cnn-seed N]] [--start-before HH:MM]"""
 import argparse, os, shutil, time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from ich_study.core import load_profile
 from ich_study.reproduce import PAPER_EXPERIMENTS, check_profile, run_experiment, with_training_seed
@@ -39,6 +39,15 @@ def profile_for(setting: str, seed: int | None, name: str = "demo") -> dict:
         profile = {**profile, "train": {**profile["train"], "max_filter": SETTINGS[setting]}}
     return check_profile(with_training_seed(profile, seed))
 
+def deadline(hh_mm: str, now: datetime | None = None) -> datetime:
+    """The first UTC moment at HH:MM from `now` on (today's, or tomorrow's once today's has passed)."""
+    try: hour, minute = (int(part) for part in hh_mm.split(":"))
+    except ValueError: raise argparse.ArgumentTypeError(f"{hh_mm!r}: expected HH:MM") from None
+    now = now or datetime.now(timezone.utc)
+    try: moment = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    except ValueError: raise argparse.ArgumentTypeError(f"{hh_mm!r}: not a time of day") from None
+    return moment if moment > now else moment + timedelta(days=1)
+
 def say_trained(run_dir: Path, trained: bool, started: float) -> None:
     """One progress line: the run folder and how long it trained (or that it was reused)."""
     print(f"{datetime.now(timezone.utc):%H:%M:%S} {run_dir}: "
@@ -48,7 +57,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cnn_run", type=Path); parser.add_argument("data_dir", type=Path)
     parser.add_argument("runs_dir", type=Path); parser.add_argument("seeds", type=int, nargs="+")
-    parser.add_argument("--start-before", help="UTC HH:MM: start no seed after it")
+    parser.add_argument("--start-before", type=deadline, help="UTC HH:MM: start no seed after it (the next such time "
+                        "from the launch, so 00:30 given at 23:00 is the coming midnight's)")
     parser.add_argument("--profile", default="demo", help="the profile the settings change (profiles/NAME.toml)")
     parser.add_argument("--settings", default=",".join(SETTINGS), help=f"some of {', '.join(SETTINGS)}")
     parser.add_argument("--prefix", default="depth", help="study names: PREFIX-SETTING-seedN")
@@ -68,8 +78,8 @@ if __name__ == "__main__":
         say_trained(run_dir, trained, started)
     if not (args.cnn_run / "finished.json").exists(): parser.error(f"{args.cnn_run}: not a finished run folder")
     for seed in args.seeds:
-        if args.start_before and datetime.now(timezone.utc).strftime("%H:%M") >= args.start_before:
-            print(f"seed {seed} not started: past {args.start_before} UTC", flush=True); break
+        if args.start_before and datetime.now(timezone.utc) >= args.start_before:
+            print(f"seed {seed} not started: past {args.start_before:%Y-%m-%d %H:%M} UTC", flush=True); break
         for setting in settings:
             study = f"{args.prefix}-{setting}-seed{seed}"
             copy_run(args.cnn_run, args.runs_dir / study / "cnn")

@@ -90,6 +90,7 @@ def check_profile(profile: dict[str, Any]) -> dict[str, Any]:
     naming the file, the table and the problem."""
     from ich_study.train import TrainConfig
     where = profile.get("profile_path", "profile")
+    if profile.get("extends"): where += f" (with what it takes from extends = {profile['extends']!r})"
     missing = [table for table in REQUIRED_PROFILE_TABLES if table not in profile]
     if missing: raise ConfigError(f"{where}: missing table(s) {missing}")
     _check_keys(where, "top level", profile, PROFILE_KEYS)

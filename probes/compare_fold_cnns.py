@@ -2,12 +2,16 @@
 slice ROC AUC of the slice head against the slice labels, and scan ROC AUC of the maximum and the
 95th percentile of the slice probabilities, each pooled over the folds' test scans.
 
-usage: python probes/compare_fold_cnns.py DATA_DIR RUNS_DIR [RUNS_DIR ...]
+usage: python probes/compare_fold_cnns.py DATA_DIR RUNS_DIR [RUNS_DIR ...] [--save DIR] [--against REPORT_DIR]
+  --save DIR           write each runs folder's out-of-fold scan scores to DIR/<runs folder name>-scans.csv
+  --against REPORT_DIR also give each scan AUC's DeLong 95% interval and DeLong's paired test against the
+                       report's own cnn-max / cnn-p95 test predictions on the same scans (e.g. reports/ct-ich)
 """
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +22,7 @@ from sklearn.metrics import roc_auc_score
 from ich_study.datasets import assign_split, load_splits, read_manifest, read_slice_labels
 from ich_study.preprocess import PreprocessConfig
 from ich_study.reproduce import run_name
+from ich_study.stats import auc_confidence_interval, delong_paired_test
 from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans
 
 
@@ -47,14 +52,43 @@ def out_of_fold_slice_probabilities(data_dir: Path, runs_dir: Path) -> tuple[pd.
     return pd.DataFrame(slices), pd.DataFrame(scans)
 
 
+def against_report(scans: pd.DataFrame, report_dir: Path) -> list[str]:
+    """One line per summary (max, p95): the scan AUC with its DeLong 95% interval, the report's own
+    CNN baseline on the same test scans and DeLong's paired p-value."""
+    lines = []
+    for summary, experiment in (("max", "cnn-max"), ("p95", "cnn-p95")):
+        report = pd.read_csv(report_dir / "predictions" / f"{experiment}.csv").query("split == 'test'")
+        paired = scans.merge(report[["case_id", "label", "probability"]], on="case_id", suffixes=("", "_report"))
+        if len(paired) != len(scans) or not (paired["label"] == paired["label_report"]).all():
+            raise ValueError(f"{report_dir}: its {experiment} test scans or labels are not the {len(scans)} scored here")
+        low, auc, high = auc_confidence_interval(paired["label"], paired[summary])
+        report_auc = auc_confidence_interval(paired["label"], paired["probability"])[1]
+        _, p = delong_paired_test(paired["label"], paired[summary], paired["probability"])
+        lines.append(f"  {summary}: {auc:.3f} [{low:.3f}-{high:.3f}] against {report_dir}'s {experiment} "
+                     f"{report_auc:.3f} on the same {len(paired)} scans (DeLong paired p = {p:.3g})")
+    return lines
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 3: sys.exit(__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("runs_dirs", type=Path, nargs="+")
+    parser.add_argument("--save", type=Path, help="folder for <runs folder name>-scans.csv")
+    parser.add_argument("--against", type=Path, help="a report folder whose cnn-max / cnn-p95 test predictions to compare with")
+    arguments = parser.parse_args()
     torch.set_num_threads(1)
-    data_dir = Path(sys.argv[1])
-    for runs_dir in map(Path, sys.argv[2:]):
-        slices, scans = out_of_fold_slice_probabilities(data_dir, runs_dir)
+    for runs_dir in arguments.runs_dirs:
+        slices, scans = out_of_fold_slice_probabilities(arguments.data_dir, runs_dir)
         per_fold = [round(roc_auc_score(g["label"], g["probability"]), 3) for _, g in slices.groupby("fold")]
         print(f"{runs_dir}: slice AUC {roc_auc_score(slices['label'], slices['probability']):.3f} "
               f"(per fold {per_fold}, {len(slices)} slices); scan AUC of the maximum "
               f"{roc_auc_score(scans['label'], scans['max']):.3f}, of the 95th percentile "
               f"{roc_auc_score(scans['label'], scans['p95']):.3f} ({len(scans)} scans)")
+        if arguments.against: print("\n".join(against_report(scans, arguments.against)))
+        if arguments.save:
+            arguments.save.mkdir(parents=True, exist_ok=True)
+            target = arguments.save / f"{runs_dir.resolve().name}-scans.csv"
+            temporary = target.with_name(target.name + ".tmp")
+            scans.to_csv(temporary, index=False)
+            os.replace(temporary, target)
+            print(f"  out-of-fold scan scores: {target}")

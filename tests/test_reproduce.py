@@ -325,6 +325,18 @@ def test_a_broken_extends_is_refused(tmp_path, files, expected):
     assert str(tmp_path / "a.toml") in str(error.value) and expected in str(error.value), str(error.value)
 
 
+def test_a_bad_key_in_a_base_profile_is_refused_naming_both_files(tmp_path):
+    """check_profile sees the resolved profile: an error there names the file given and its base."""
+    from ich_study.core import ConfigError, load_profile
+    from ich_study.reproduce import check_profile
+    smoke = (ROOT / "profiles" / "smoke.toml").read_text()
+    (tmp_path / "base.toml").write_text(smoke.replace("[stages.cnn]\n", "[stages.cnn]\nn_smaples = 5\n", 1))
+    (tmp_path / "mine.toml").write_text('extends = "base.toml"\n[train]\nseed = 3\n')
+    with pytest.raises(ConfigError) as error: check_profile(load_profile(tmp_path / "mine.toml"))
+    message = str(error.value)
+    assert str(tmp_path / "mine.toml") in message and "extends = 'base.toml'" in message and "n_smaples" in message, message
+
+
 def _with_line(tmp_path, table, line):
     """A copy of the smoke profile with `line` added at the top of `table`."""
     text = (ROOT / "profiles" / "smoke.toml").read_text()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,11 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 
+from ich_study.core import write_csv
 from ich_study.datasets import assign_split, load_splits, read_manifest, read_slice_labels
 from ich_study.preprocess import PreprocessConfig
 from ich_study.reproduce import run_name
-from ich_study.stats import auc_confidence_interval, delong_paired_test
+from ich_study.stats import auc_confidence_interval, delong_paired_test, roc_auc
 from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans
 
 
@@ -62,7 +62,7 @@ def against_report(scans: pd.DataFrame, report_dir: Path) -> list[str]:
         if len(paired) != len(scans) or not (paired["label"] == paired["label_report"]).all():
             raise ValueError(f"{report_dir}: its {experiment} test scans or labels are not the {len(scans)} scored here")
         low, auc, high = auc_confidence_interval(paired["label"], paired[summary])
-        report_auc = auc_confidence_interval(paired["label"], paired["probability"])[1]
+        report_auc = roc_auc(paired["label"], paired["probability"])
         _, p = delong_paired_test(paired["label"], paired[summary], paired["probability"])
         lines.append(f"  {summary}: {auc:.3f} [{low:.3f}-{high:.3f}] against {report_dir}'s {experiment} "
                      f"{report_auc:.3f} on the same {len(paired)} scans (DeLong paired p = {p:.3g})")
@@ -86,9 +86,5 @@ if __name__ == "__main__":
               f"{roc_auc_score(scans['label'], scans['p95']):.3f} ({len(scans)} scans)")
         if arguments.against: print("\n".join(against_report(scans, arguments.against)))
         if arguments.save:
-            arguments.save.mkdir(parents=True, exist_ok=True)
-            target = arguments.save / f"{runs_dir.resolve().name}-scans.csv"
-            temporary = target.with_name(target.name + ".tmp")
-            scans.to_csv(temporary, index=False)
-            os.replace(temporary, target)
+            target = write_csv(scans, arguments.save / f"{runs_dir.resolve().name}-scans.csv")
             print(f"  out-of-fold scan scores: {target}")

@@ -291,9 +291,9 @@ def test_each_committed_report_was_made_by_the_profile_as_shipped(study):
     """reports/{study}/reproduce.json records the profile its chain ran with: a setting changed in
     profiles/ since (in the profile itself or, through `extends`, in its base) leaves the committed
     report describing other settings than the file a reader opens, and fails here."""
-    from ich_study.core import load_profile
+    from ich_study.core import LOADED_KEYS, load_profile
     ran = json.loads((ROOT / "reports" / study / "reproduce.json").read_text())["profile"]
-    ignored = ("name", "profile_path", "extends")
+    ignored = (*LOADED_KEYS, "extends")
     shipped = {k: v for k, v in load_profile(study).items() if k not in ignored}
     assert {k: v for k, v in ran.items() if k not in ignored} == shipped
 

@@ -30,11 +30,12 @@ from .core import (ConfigError, ICHStudyError, ScanError, atomic_write, load_pro
 
 # %% auto #0
 __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA_SOURCES', 'DATA_KEYS', 'SYNTHETIC_REQUIRED',
-           'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'NIFTI_GZIP_RATIO', 'Experiment',
-           'notebook_parameters', 'check_profile', 'with_training_seed', 'study_name', 'stage_parameters',
-           'build_dataset', 'synthetic_study_bytes', 'bytes_under', 'check_free_space', 'is_reusable', 'run_name',
-           'run_experiment', 'training_progress', 'step_recorder', 'step_progress', 'reporting_progress',
-           'training_precision', 'reproduce', 'reproduce_cli', 'check_input_kind', 'predict_scan', 'predict_cli']
+           'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'NIFTI_GZIP_RATIO', 'ASSUMED_SCAN_MATRIX',
+           'Experiment', 'notebook_parameters', 'check_profile', 'with_training_seed', 'study_name', 'stage_parameters',
+           'build_dataset', 'preprocessing_configs', 'preprocessing_cache_bytes', 'synthetic_study_bytes',
+           'check_cache_space', 'bytes_under', 'check_free_space', 'is_reusable', 'run_name', 'run_experiment',
+           'training_progress', 'step_recorder', 'step_progress', 'reporting_progress', 'training_precision',
+           'reproduce', 'reproduce_cli', 'check_input_kind', 'predict_scan', 'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -146,8 +147,9 @@ def stage_parameters(profile: dict[str, Any], experiment: Experiment) -> dict[st
 # %% ../nbs/09_reproduce.ipynb #3328ac7f
 def build_dataset(profile: dict[str, Any], study: str, data_path: str | Path | None = None,
                   data_root: Path | None = None, say: Callable[[str], None] | None = None) -> Path:
-    """Generate or index the profile's data; returns the dataset folder (manifest, splits...). `say`,
-    if given, is told how much disk a synthetic cohort takes."""
+    """Generate or index the profile's data; returns the dataset folder (manifest, splits...). Stops with
+    a ConfigError naming the folder when the disk cannot hold the cohort or the preprocessing caches;
+    `say`, if given, is told how much disk they take."""
     from ich_study.datasets import prepare_dataset
     data = profile["data"]
     data_root = Path(data_root or repo_root() / "data")
@@ -174,37 +176,82 @@ def build_dataset(profile: dict[str, Any], study: str, data_path: str | Path | N
     prepare_dataset(data["source"], root, folder, seed=data.get("seed", 0), fractions=fractions,
                     n_folds=n_folds, cavity=bool(data.get("cavity", False)),
                     verify_scans=bool(data.get("verify_scans", False)))
+    if root != folder: check_cache_space(profile, folder, say)    # scans read in place: their caches
     return folder
 
 # %% ../nbs/09_reproduce.ipynb #d9b66932
 NIFTI_GZIP_RATIO = 0.5      # compressed / raw bytes of a generated int16 scan: 0.49 at 128 x 128 x 48-72, 0.46 at 512 x 512 x 280-450
 
+ASSUMED_SCAN_MATRIX = 512   # in-plane voxels of a real head CT, for a profile that keeps the scan's size (matrix = None)
+
+def preprocessing_configs(profile: dict[str, Any]) -> list:
+    """The distinct preprocessings (PreprocessConfig) that the profile's experiments read: one cache each."""
+    from ich_study.train import TrainConfig
+    fields = {field.name for field in dataclasses.fields(TrainConfig)}
+    configs = []
+    for experiment in PAPER_EXPERIMENTS:
+        parameters = {k: v for k, v in stage_parameters(profile, experiment).items() if k in fields}
+        config = TrainConfig(**parameters).preprocess_config()
+        if config not in configs: configs.append(config)
+    return configs
+
+def preprocessing_cache_bytes(profile: dict[str, Any], slice_counts: Sequence[int], scan_matrix: int,
+                              channels: int | None = None) -> float:
+    """Bytes of the preprocessing caches of scans with these numbers of slices: for each of the profile's
+    preprocessings, every scan after its max filter, at the network's matrix (or `scan_matrix` over the
+    filter's in-plane factor), one channel per window (or `channels`, for pre-windowed images)."""
+    total = 0.0
+    for config in preprocessing_configs(profile):
+        side = config.matrix or scan_matrix // config.inplane_factor
+        slice_bytes = side ** 2 * (channels or len(config.windows)) * np.dtype(config.cache_dtype).itemsize
+        total += slice_bytes * sum(math.ceil(n / config.slice_factor) for n in slice_counts)
+    return total
+
 def synthetic_study_bytes(profile: dict[str, Any]) -> dict[str, float]:
     """About how many bytes a synthetic profile's cohort keeps on disk: 'scans' (int16 NIfTI, gzip'd
-    to about half), 'cache' (float16 preprocessing caches of every scan, after the 2x2x2 and after
-    the 2x2 max filter, at the network's matrix and windows) and 'total'."""
-    from ich_study.train import TrainConfig
-    data, train = profile["data"], profile["train"]
+    to about half), 'cache' (`preprocessing_cache_bytes` of scans of the mean number of slices) and 'total'."""
+    data = profile["data"]
     mean_slices = sum(data["slices"]) / 2
     scans = data["n_cases"] * mean_slices * data["matrix"] ** 2 * 2 * NIFTI_GZIP_RATIO
-    matrix = train.get("matrix", TrainConfig.matrix) or data["matrix"] // 2     # None: the scan's, after the 2x2 filter
-    input_pixels = matrix ** 2 * len(train.get("windows", TrainConfig.windows))
-    cache = data["n_cases"] * input_pixels * 2 * (math.ceil(mean_slices / 2) + mean_slices)
+    cache = preprocessing_cache_bytes(profile, [mean_slices] * data["n_cases"], data["matrix"])
     return {"scans": scans, "cache": cache, "total": scans + cache}
+
+def check_cache_space(profile: dict[str, Any], folder: Path, say: Callable[[str], None] | None = None) -> None:
+    """ConfigError naming `folder`/cache when its disk cannot hold the preprocessing caches of the scans
+    in `folder`/manifest.csv (real scans, read in place); `say` is told their size, or that the manifest
+    has no slice counts to tell it from."""
+    from ich_study.datasets import read_manifest
+    from ich_study.io import scan_kind
+    manifest = read_manifest(folder)
+    slice_counts = pd.to_numeric(manifest.get("n_slices", pd.Series(dtype=float)), errors="coerce")
+    cache_dir = Path(folder) / "cache"
+    if len(slice_counts) < len(manifest) or slice_counts.isna().any():
+        if say: say(f"{len(manifest)} scans: the manifest does not record every scan's number of slices, so "
+                    "the room their preprocessing caches need is not checked (verify_scans = true records it)")
+        return
+    kind, channel_names = scan_kind(manifest["image"].iloc[0])
+    channels = len(channel_names) if kind == "windowed" else None
+    needed = preprocessing_cache_bytes(profile, slice_counts.astype(int).tolist(), ASSUMED_SCAN_MATRIX, channels)
+    if say: say(f"{len(manifest)} scans, {int(slice_counts.sum())} slices: about {needed / 1e9:.3g} GB of "
+                f"preprocessing caches, in {cache_dir}")
+    check_free_space(cache_dir, needed - bytes_under(cache_dir),
+                     f"the preprocessing caches of the {len(manifest)} scans of profile {profile['name']!r}",
+                     remedy="or use a profile with a smaller matrix")
 
 def bytes_under(folder: Path) -> int:
     """Bytes of the files under `folder` (0 if it does not exist)."""
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) if Path(folder).exists() else 0
 
-def check_free_space(folder: Path, needed_bytes: float, what: str) -> None:
-    """ConfigError naming `folder` when the disk that holds it (or will) has less than `needed_bytes` free."""
+def check_free_space(folder: Path, needed_bytes: float, what: str, remedy: str = "or lower n_cases in the profile") -> None:
+    """ConfigError naming `folder` when the disk that holds it (or will) has less than `needed_bytes` free;
+    the message ends with what to do, `remedy` last."""
     folder = Path(folder)
     existing = next(p for p in (folder, *folder.parents) if p.exists())
     free = shutil.disk_usage(existing).free
     if needed_bytes > free:
         raise ConfigError(f"{folder}: {what} need about {needed_bytes / 1e9:.1f} GB more, and the disk that holds it "
                           f"has {free / 1e9:.1f} GB free. Free some space, make {folder.parent} a link to a larger "
-                          "disk, or lower n_cases in the profile")
+                          f"disk, {remedy}")
 
 # %% ../nbs/09_reproduce.ipynb #cb661519
 def _unix_socket_kernel_manager(socket_dir: str):

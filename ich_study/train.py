@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
-from .core import (CheckpointError, ConfigError, LabelError, atomic_write, cpu_has_bf16, provenance,
-                            set_seed, write_csv, write_json)
+from .core import (CheckpointError, ConfigError, LabelError, ScanError, atomic_write, cpu_has_bf16,
+                            provenance, set_seed, write_csv, write_json)
 from .io import check_one_kind, scan_kind
 from .model import ICHNet, resolve_device, resolve_precision
 from .preprocess import PreprocessConfig, SliceDataset, VolumeDataset, balanced_sampler, load_preprocessed
@@ -30,8 +30,8 @@ from .preprocess import PreprocessConfig, SliceDataset, VolumeDataset, balanced_
 # %% auto #0
 __all__ = ['STAGES', 'STAGE_DEFAULTS', 'CHECKPOINT_FORMAT', 'RUNTIME_FIELDS', 'TrainConfig', 'save_checkpoint', 'load_checkpoint',
            'model_from_checkpoint', 'initial_model', 'optimizer_for', 'stage_logits', 'train_step', 'toy_volumes',
-           'run_tables', 'training_draws', 'training_input', 'predict_scans', 'predict_slices', 'safe_auc',
-           'weight_average', 'plot_learning_curves', 'batch_loader', 'train_stage']
+           'run_tables', 'training_draws', 'training_input', 'kind_checked_reader', 'predict_scans', 'predict_slices',
+           'safe_auc', 'weight_average', 'plot_learning_curves', 'batch_loader', 'train_stage']
 
 # %% ../nbs/06_train.ipynb #1eb7ffdf
 STAGES = ("cnn", "lstm", "e2e", "scratch")
@@ -267,22 +267,34 @@ def training_draws(labels: Sequence[int], config: TrainConfig, start_step: int =
 def _reader(reader: Callable | None) -> dict[str, Callable]:
     return {} if reader is None else {"reader": reader}     # None: the data layer's default (read_scan)
 
+def _input_of(kind: str, channels: Sequence[str]) -> dict[str, Any]:
+    return {"kind": kind} if kind != "windowed" else {"kind": kind, "channels": [str(name) for name in channels]}
+
+def _scan_input(scan) -> dict[str, Any]:
+    return _input_of(getattr(scan, "kind", "HU"), tuple(getattr(scan, "channel_names", ())))
+
 def training_input(images: str | os.PathLike | Sequence[str | os.PathLike], reader: Callable | None = None,
                    dataset: str | os.PathLike = "the dataset") -> dict[str, Any]:
     """What kind of scan a model learns from: {'kind': 'HU'}, or {'kind': 'windowed', 'channels': [...]} for
     pre-windowed images (no HU left for the model's windows). Told from every path in `images` by `scan_kind`:
     ScanError naming `dataset` when they are of more than one kind. With a `reader` of its own (scans that
-    need not be files), read from the first scan."""
+    need not be files), read from the first scan: `kind_checked_reader` checks the others as they are read."""
     images = [images] if isinstance(images, (str, os.PathLike)) else list(images)
-    if reader is not None:
-        scan = reader(str(images[0]))
-        kind, channels = getattr(scan, "kind", "HU"), tuple(getattr(scan, "channel_names", ()))
-    else:
-        kinds = {str(image): scan_kind(image) for image in images}
-        check_one_kind(kinds, dataset)
-        kind, channels = kinds[str(images[0])]
-    if kind != "windowed": return {"kind": kind}
-    return {"kind": kind, "channels": [str(name) for name in channels]}
+    if reader is not None: return _scan_input(reader(str(images[0])))
+    kinds = {str(image): scan_kind(image) for image in images}
+    check_one_kind(kinds, dataset)
+    return _input_of(*kinds[str(images[0])])
+
+def kind_checked_reader(reader: Callable, expected: dict[str, Any], dataset: str | os.PathLike = "the dataset") -> Callable:
+    """`reader`, raising ScanError naming the scan and `dataset` for a scan whose kind is not `expected`
+    (what `training_input` told from the first scan): a custom reader's scans are known only once read."""
+    def read(path: str):
+        scan = reader(path)
+        if _scan_input(scan) != expected:
+            raise ScanError(path, f"a scan of kind {_scan_input(scan)} in {dataset}, whose first scan is of kind "
+                                  f"{expected}: a model learns from one kind; prepare each kind as a dataset of its own")
+        return scan
+    return read
 
 def predict_scans(model: ICHNet, manifest_rows: pd.DataFrame, preprocess_config: PreprocessConfig,
                   cache_dir: str | os.PathLike | None = None, device: str | torch.device = "cpu",
@@ -405,6 +417,9 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
         write_json({**provenance(), "device": str(device), "precision": precision}, run_dir / "environment.json")
 
     tables = run_tables(config)
+    scans = [*tables["train"]["image"], *tables["val"]["image"]]
+    scan_input = training_input(scans, reader, config.data_dir)
+    if reader is not None: reader = kind_checked_reader(reader, scan_input, config.data_dir)
     if stage == "cnn":
         train_set = SliceDataset(tables["train_slices"], preprocess, augment=config.augment, cache_dir=cache_dir,
                                  seed=config.seed, **_reader(reader))
@@ -433,10 +448,9 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
                            config.batch_size, config.num_workers))
     if resume is not None: _set_rng_state(resume["rng_state"])
     else: set_seed(config.seed + 1)
-    scans = [*tables["train"]["image"], *tables["val"]["image"]]
     base = {"format": CHECKPOINT_FORMAT, "stage": stage, "experiment": config.experiment,
             "architecture": model.architecture, "preprocess": asdict(preprocess), "config": config_dict,
-            "metric_name": metric_name, "input": training_input(scans, reader, config.data_dir)}
+            "metric_name": metric_name, "input": scan_input}
 
     evaluated = model if averaged is None else averaged.module      # what is validated and saved as best.pt
     val_features = {} if stage == "lstm" else None     # the frozen CNN's features of the validation scans, kept

@@ -27,7 +27,7 @@ from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scan
 
 
 def out_of_fold_slice_probabilities(data_dir: Path, runs_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(slices: fold, case_id, label, probability; scans: fold, case_id, label, max, p95) over every fold."""
+    """(slices: fold, case_id, slice_index, label, probability; scans: fold, case_id, label, max, p95) over every fold."""
     manifest = read_manifest(data_dir)
     splits = load_splits(data_dir / "splits.csv", manifest)
     labels_by_case = {case: table.sort_values("slice_index")["label"].to_numpy()
@@ -45,8 +45,8 @@ def out_of_fold_slice_probabilities(data_dir: Path, runs_dir: Path) -> tuple[pd.
             labels = labels_by_case[scan.case_id]
             if len(labels) != len(probabilities):
                 raise ValueError(f"{scan.case_id}: {len(labels)} slice labels for {len(probabilities)} slices")
-            slices += [{"fold": fold, "case_id": scan.case_id, "label": int(label), "probability": float(p)}
-                       for label, p in zip(labels, probabilities)]
+            slices += [{"fold": fold, "case_id": scan.case_id, "slice_index": index, "label": int(label),
+                        "probability": float(p)} for index, (label, p) in enumerate(zip(labels, probabilities))]
             scans.append({"fold": fold, "case_id": scan.case_id, "label": int(scan.label),
                           "max": float(probabilities.max()), "p95": float(np.percentile(probabilities, 95))})
     return pd.DataFrame(slices), pd.DataFrame(scans)

@@ -249,6 +249,26 @@ def test_predict_scans(cohort, tmp_path):
     assert [len(json.loads(s)) for s in predictions["slice_probabilities"]] == [8, 8, 8]   # 16 slices, 2x2x2
 
 
+def test_a_reader_of_ones_own_is_checked_scan_by_scan(cohort, tmp_path):
+    """A custom reader's scans are known only once read: a pre-windowed scan among HU scans (here the last
+    validation scan) stops the run when it is read, naming it, before any best.pt is written."""
+    from ich_study.core import ScanError
+    from ich_study.io import Scan, read_scan
+
+    def reader(path: str) -> Scan:
+        scan = read_scan(path)
+        if "case08" not in path: return scan
+        windowed = np.clip(np.stack([scan.volume / 80.0, scan.volume / 2800.0], 1), 0, 1).astype(np.float32)
+        return Scan(windowed, scan.spacing_mm, kind="windowed", channel_names=("brain", "bone"), source=path)
+
+    config = TrainConfig(stage="scratch", experiment="mixed", data_dir=str(cohort), runs_dir=str(tmp_path),
+                         n_samples=4, eval_interval=4, cache_dir=str(tmp_path / "cache"), **TINY)
+    with pytest.raises(ScanError, match=r"case08\.nii\.gz: a scan of kind .*windowed.* whose first scan is of kind \{'kind': 'HU'\}"):
+        train_stage(config, reader=reader, progress=False)
+    assert not (tmp_path / "mixed" / "best.pt").exists()
+    assert train_stage(replace(config, experiment="plain"), reader=read_scan, progress=False).exists()
+
+
 def test_papermill_runs_every_stage(cohort, tmp_path):
     from ich_study.reproduce import _run_notebook     # papermill as the chain runs it (Unix-socket kernel)
     runs = tmp_path / "runs"

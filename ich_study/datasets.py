@@ -21,11 +21,11 @@ from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices,
                           is_axial, image_stack_files, scan_kind, check_one_kind, check_head_content)
 
 # %% auto #0
-__all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES', 'resolve_image',
-           'validate_manifest', 'read_manifest', 'read_slice_labels', 'patient_labels', 'make_splits', 'load_splits',
-           'check_splits', 'load_or_make_splits', 'assign_split', 'write_text_atomic', 'choose_plain_thin_series',
-           'prepare_dataset', 'prepare_cli', 'cranial_cavity_mask', 'cranial_cavity_slices', 'pretraining_slices',
-           'pretraining_counts']
+__all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES', 'SCAN_NEGATIVES',
+           'resolve_image', 'validate_manifest', 'read_manifest', 'read_slice_labels', 'patient_labels', 'make_splits',
+           'load_splits', 'check_splits', 'load_or_make_splits', 'assign_split', 'write_text_atomic',
+           'choose_plain_thin_series', 'prepare_dataset', 'prepare_cli', 'cranial_cavity_mask', 'cranial_cavity_slices',
+           'pretraining_slices', 'pretraining_counts']
 
 # %% ../nbs/03_datasets.ipynb #85f15032
 MANIFEST_COLUMNS = ["case_id", "patient_id", "image", "label", "subtypes", "source"]
@@ -621,14 +621,19 @@ def cranial_cavity_slices(scan: Scan, **kwargs) -> np.ndarray:
     return cranial_cavity_mask(scan.volume, scan.kind, **kwargs).any(axis=(1, 2))
 
 # %% ../nbs/03_datasets.ipynb #44a92c16
+SCAN_NEGATIVES = ("negative", "all")     # whose slices pre-training takes as negatives: negative scans' (the paper's) or every scan's
+
 def pretraining_slices(manifest: pd.DataFrame, slice_labels: pd.DataFrame, split: str | None = "train",
                        cavity: pd.DataFrame | Callable[[Scan], np.ndarray] | None = None,
-                       dataset_dir: str | os.PathLike | None = None, min_lesion_mm2: float = 0.0) -> pd.DataFrame:
+                       dataset_dir: str | os.PathLike | None = None, min_lesion_mm2: float = 0.0,
+                       scan_negatives: str = "negative") -> pd.DataFrame:
     """Pre-training slice table DataFrame(case_id, image, slice_index, label) for one split (None: all).
 
     `min_lesion_mm2` > 0 leaves out positive slices whose hemorrhage covers less than that area
     (slice_labels.lesion_mm2, which a synthetic cohort records): such slivers are unlabelled,
-    neither positive nor negative, for pre-training. Scan labels are not touched."""
+    neither positive nor negative, for pre-training. Negatives are the slices inside the cranial cavity
+    of the negative scans (`scan_negatives = "negative"`, the paper's) or, with "all", of every scan,
+    the bleed-free slices of positive scans too. Scan labels are not touched."""
     if split is not None:
         if "split" not in manifest.columns: raise SplitError("manifest has no 'split' column: use assign_split first")
         manifest = manifest[manifest["split"] == split]
@@ -644,7 +649,9 @@ def pretraining_slices(manifest: pd.DataFrame, slice_labels: pd.DataFrame, split
                              "slice (a cohort of ich-synth 1.2 or later has it); set min_lesion_mm2 = 0")
         positives = positives[positives["lesion_mm2"] >= min_lesion_mm2]
     positives = positives[["case_id", "slice_index", "label"]]
-    negative_cases = manifest.loc[manifest["label"] == 0, "case_id"]
+    if scan_negatives not in SCAN_NEGATIVES:
+        raise ConfigError(f"scan_negatives: {scan_negatives!r} is not one of {', '.join(SCAN_NEGATIVES)}")
+    negative_cases = manifest.loc[manifest["label"] == 0, "case_id"] if scan_negatives == "negative" else manifest["case_id"]
     if "cranial_cavity" in labelled.columns and labelled["cranial_cavity"].isin([0, 1]).all():
         negatives = labelled[labelled["case_id"].isin(negative_cases) & (labelled["cranial_cavity"] == 1)]
     elif isinstance(cavity, pd.DataFrame):
@@ -658,6 +665,8 @@ def pretraining_slices(manifest: pd.DataFrame, slice_labels: pd.DataFrame, split
             shows = np.flatnonzero(detector(scan))
             parts.append(pd.DataFrame({"case_id": case_id, "slice_index": shows}))
         negatives = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["case_id", "slice_index"])
+    bleeding = set(zip(labelled.loc[labelled["label"] == 1, "case_id"], labelled.loc[labelled["label"] == 1, "slice_index"]))
+    negatives = negatives[[(case, int(index)) not in bleeding for case, index in zip(negatives["case_id"], negatives["slice_index"])]]
     negatives = negatives[["case_id", "slice_index"]].assign(label=0)
     table = pd.concat([positives, negatives], ignore_index=True)
     table["image"] = table["case_id"].map(images)

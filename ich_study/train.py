@@ -64,6 +64,7 @@ class TrainConfig:
     eval_interval: int = 100              # optimiser steps between validations
     n_val_slices: int = 500               # cnn stage: random validation slices for selection
     min_lesion_mm2: float = 0.0           # cnn stage: leave out positive slices with less bleed (needs slice_labels.lesion_mm2)
+    scan_negatives: str = "negative"      # cnn stage: negatives from the cavity slices of 'negative' scans (the paper's) or of 'all' scans
     cnn_selection: str = "accuracy"       # cnn stage: checkpoint chosen by validation 'accuracy' at 0.5 (the paper's) or slice ROC 'auc'
     ema_decay: float = 0.0                # >0: validate and save an exponential moving average of the weights (e.g. 0.999); 0: the weights as trained (the paper's)
     batch_slices: int = 25                # cnn stage batch size (scans are always one at a time)
@@ -97,6 +98,9 @@ class TrainConfig:
         if not 0 < config.target_sensitivity <= 1: raise ConfigError("target_sensitivity must be in (0, 1]")
         if not 0 < config.val_fraction < 1: raise ConfigError(f"val_fraction must be in (0, 1), not {config.val_fraction}")
         if not config.min_lesion_mm2 >= 0: raise ConfigError(f"min_lesion_mm2 must be 0 or more, not {config.min_lesion_mm2}")
+        from ich_study.datasets import SCAN_NEGATIVES
+        if config.scan_negatives not in SCAN_NEGATIVES:
+            raise ConfigError(f"scan_negatives must be one of {SCAN_NEGATIVES}, not {config.scan_negatives!r}")
         if config.cnn_selection not in ("accuracy", "auc"):
             raise ConfigError(f"cnn_selection must be 'accuracy' or 'auc', not {config.cnn_selection!r}")
         if not 0 <= config.ema_decay < 1: raise ConfigError(f"ema_decay must be in [0, 1), not {config.ema_decay}")
@@ -252,7 +256,8 @@ def run_tables(config: TrainConfig) -> dict[str, pd.DataFrame]:
             raise ConfigError(f"{data_dir}: stage cnn pre-trains on slice labels, and this dataset has no slice_labels.csv")
         for split in ("train", "val"):
             tables[f"{split}_slices"] = pretraining_slices(manifest, slice_labels, split, dataset_dir=data_dir,
-                                                           min_lesion_mm2=config.min_lesion_mm2).reset_index(drop=True)
+                                                           min_lesion_mm2=config.min_lesion_mm2,
+                                                           scan_negatives=config.scan_negatives).reset_index(drop=True)
     for name, table in tables.items():
         if table.empty:
             raise LabelError(f"{data_dir}: no {name.replace('_', ' ')} for this run (fold {config.fold})")

@@ -102,6 +102,11 @@ if __name__ == "__main__":
                 f"on a fracture slice {int(group['fracture'].sum())}; median top score {group['probability'].median():.3f}")
         if label: line += f"; on one of the scan's bleed slices {int(group['label'].sum())}"
         print(line)
+    high = slices.assign(high=slices["probability"] > 0.9).groupby("case_id").agg(
+        label=("scan_label", "first"), high=("high", "mean"), low=("probability", lambda p: (p < 0.01).mean()))
+    for label, group in high.groupby("label"):
+        print(f"  {'positive' if label else 'negative'} scans with over half of their slices above 0.9: "
+              f"{int((group['high'] > 0.5).sum())}, below 0.01: {int((group['low'] > 0.5).sum())}")
     negatives = tops[tops["scan_label"] == 0]
     for has, group in negatives.groupby("scan_has_fracture"):
         print(f"  negative scans {'with' if has else 'without'} a fracture ({len(group)}): median top score "

@@ -13,7 +13,7 @@ from ich_study.core import CheckpointError, ConfigError
 from ich_study.model import ICHNet
 from ich_study.preprocess import PreprocessConfig
 from ich_study.train import (CHECKPOINT_FORMAT, TrainConfig, initial_model, load_checkpoint,
-                             model_from_checkpoint, optimizer_for, predict_scans, save_checkpoint,
+                             model_from_checkpoint, optimizer_for, predict_scans, run_tables, save_checkpoint,
                              toy_volumes, train_stage, train_step)
 
 torch.set_num_threads(1)
@@ -267,6 +267,22 @@ def test_a_reader_of_ones_own_is_checked_scan_by_scan(cohort, tmp_path):
         train_stage(config, reader=reader, progress=False)
     assert not (tmp_path / "mixed" / "best.pt").exists()
     assert train_stage(replace(config, experiment="plain"), reader=read_scan, progress=False).exists()
+
+
+def test_scan_negatives_reach_the_slice_tables(cohort):
+    """scan_negatives = 'all' adds the bleed-free slices of positive training scans as negatives (never a
+    bleed slice); the default keeps the paper's negatives from negative scans only; other values are refused."""
+    config = TrainConfig(stage="cnn", data_dir=str(cohort), **TINY)
+    paper = run_tables(config)["train_slices"]
+    every = run_tables(replace(config, scan_negatives="all"))["train_slices"]
+    positive_scans = set(pd.read_csv(cohort / "manifest.csv").query("label == 1").case_id)
+    assert not set(paper.query("label == 0").case_id) & positive_scans
+    added = every.query("label == 0 and case_id in @positive_scans")
+    assert len(added) > 0 and len(every) == len(paper) + len(added)
+    labels = pd.read_csv(cohort / "slice_labels.csv").set_index(["case_id", "slice_index"])["label"]
+    assert (labels.loc[list(zip(added.case_id, added.slice_index))] == 0).all()
+    with pytest.raises(ConfigError, match="scan_negatives must be one of"):
+        replace(config, scan_negatives="positive").resolved()
 
 
 def test_papermill_runs_every_stage(cohort, tmp_path):

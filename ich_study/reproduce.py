@@ -173,10 +173,10 @@ def build_dataset(profile: dict[str, Any], study: str, data_path: str | Path | N
         root = Path(data_path)
         if not root.exists(): raise ConfigError(f"--data {root}: no such folder")
         folder = data_root / study
-    prepare_dataset(data["source"], root, folder, seed=data.get("seed", 0), fractions=fractions,
-                    n_folds=n_folds, cavity=bool(data.get("cavity", False)),
-                    verify_scans=bool(data.get("verify_scans", False)))
-    if root != folder: check_cache_space(profile, folder, say)    # scans read in place: their caches
+    manifest = prepare_dataset(data["source"], root, folder, seed=data.get("seed", 0), fractions=fractions,
+                               n_folds=n_folds, cavity=bool(data.get("cavity", False)),
+                               verify_scans=bool(data.get("verify_scans", False)))
+    if root != folder: check_cache_space(profile, manifest, folder, say)    # scans read in place: their caches
     return folder
 
 # %% ../nbs/09_reproduce.ipynb #d9b66932
@@ -184,7 +184,7 @@ NIFTI_GZIP_RATIO = 0.5      # compressed / raw bytes of a generated int16 scan: 
 
 ASSUMED_SCAN_MATRIX = 512   # in-plane voxels of a real head CT, for a profile that keeps the scan's size (matrix = None)
 
-def preprocessing_configs(profile: dict[str, Any]) -> list:
+def preprocessing_configs(profile: dict[str, Any]) -> list["PreprocessConfig"]:
     """The distinct preprocessings (PreprocessConfig) that the profile's experiments read: one cache each."""
     from ich_study.train import TrainConfig
     fields = {field.name for field in dataclasses.fields(TrainConfig)}
@@ -216,20 +216,20 @@ def synthetic_study_bytes(profile: dict[str, Any]) -> dict[str, float]:
     cache = preprocessing_cache_bytes(profile, [mean_slices] * data["n_cases"], data["matrix"])
     return {"scans": scans, "cache": cache, "total": scans + cache}
 
-def check_cache_space(profile: dict[str, Any], folder: Path, say: Callable[[str], None] | None = None) -> None:
+def check_cache_space(profile: dict[str, Any], manifest: pd.DataFrame, folder: Path,
+                      say: Callable[[str], None] | None = None) -> None:
     """ConfigError naming `folder`/cache when its disk cannot hold the preprocessing caches of the scans
-    in `folder`/manifest.csv (real scans, read in place); `say` is told their size, or that the manifest
-    has no slice counts to tell it from."""
-    from ich_study.datasets import read_manifest
+    of `manifest` (the dataset in `folder`; real scans, read in place); `say` is told their size, or that
+    the manifest has no slice counts to tell it from."""
+    from ich_study.datasets import resolve_image
     from ich_study.io import scan_kind
-    manifest = read_manifest(folder)
-    slice_counts = pd.to_numeric(manifest.get("n_slices", pd.Series(dtype=float)), errors="coerce")
     cache_dir = Path(folder) / "cache"
-    if len(slice_counts) < len(manifest) or slice_counts.isna().any():
+    slice_counts = pd.to_numeric(manifest["n_slices"], errors="coerce") if "n_slices" in manifest else None
+    if slice_counts is None or slice_counts.isna().any():
         if say: say(f"{len(manifest)} scans: the manifest does not record every scan's number of slices, so "
                     "the room their preprocessing caches need is not checked (verify_scans = true records it)")
         return
-    kind, channel_names = scan_kind(manifest["image"].iloc[0])
+    kind, channel_names = scan_kind(resolve_image(manifest["image"].iloc[0], folder))
     channels = len(channel_names) if kind == "windowed" else None
     needed = preprocessing_cache_bytes(profile, slice_counts.astype(int).tolist(), ASSUMED_SCAN_MATRIX, channels)
     if say: say(f"{len(manifest)} scans, {int(slice_counts.sum())} slices: about {needed / 1e9:.3g} GB of "

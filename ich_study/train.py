@@ -295,8 +295,9 @@ def kind_checked_reader(reader: Callable, expected: dict[str, Any], dataset: str
     (what `training_input` told from the first scan): a custom reader's scans are known only once read."""
     def read(path: str):
         scan = reader(path)
-        if _scan_input(scan) != expected:
-            raise ScanError(path, f"a scan of kind {_scan_input(scan)} in {dataset}, whose first scan is of kind "
+        found = _scan_input(scan)
+        if found != expected:
+            raise ScanError(path, f"a scan of kind {found} in {dataset}, whose first scan is of kind "
                                   f"{expected}: a model learns from one kind; prepare each kind as a dataset of its own")
         return scan
     return read

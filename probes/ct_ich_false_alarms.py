@@ -14,6 +14,7 @@ window as the release ships it.
 usage: .venv/bin/python probes/ct_ich_false_alarms.py DATA_DIR RUNS_DIR CT_ICH_ROOT [--draw PNG]
        e.g. data/ct-ich runs/probe-ct-ich-synthetic128 ../shared/data/ct-ich   (about a minute on 2 cores)
 """
+import argparse
 import sys
 from pathlib import Path
 
@@ -82,12 +83,13 @@ def draw_top_slices(tops: pd.DataFrame, data_dir: Path, out: Path, per_row: int 
 
 
 if __name__ == "__main__":
-    arguments = sys.argv[1:]
-    draw = None
-    if "--draw" in arguments:
-        where = arguments.index("--draw"); draw = Path(arguments[where + 1]); del arguments[where:where + 2]
-    if len(arguments) != 3: sys.exit(__doc__)
-    data_dir, runs_dir, ct_ich_root = (Path(a) for a in arguments)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("runs_dir", type=Path)
+    parser.add_argument("ct_ich_root", type=Path)
+    parser.add_argument("--draw", type=Path, help="PNG of the top slices of the highest negatives and lowest positives")
+    arguments = parser.parse_args()
+    data_dir, runs_dir, ct_ich_root, draw = arguments.data_dir, arguments.runs_dir, arguments.ct_ich_root, arguments.draw
     torch.set_num_threads(1)
     slices = annotated_slices(data_dir, runs_dir, ct_ich_root)
     tops = top_slices(slices)
@@ -116,9 +118,9 @@ if __name__ == "__main__":
     print(scan_auc_of_maximum(slices, slices["cranial_cavity"] == 1, "slices inside the cavity"))
     print(scan_auc_of_maximum(slices, slices["height"] >= 1 / 3, "the upper two thirds of each scan"))
     print(scan_auc_of_maximum(slices, slices["fracture"] == 0, "slices without a fracture"))
+    scores = slices.groupby(["fold", "case_id"]).agg(label=("scan_label", "first"), max=("probability", "max"),
+                                                     p95=("probability", lambda p: np.percentile(p, 95)))
     for name, summary in (("maximum", "max"), ("95th percentile", "p95")):
-        scores = slices.groupby(["fold", "case_id"]).agg(label=("scan_label", "first"), max=("probability", "max"),
-                                                         p95=("probability", lambda p: np.percentile(p, 95)))
         per_fold = [roc_auc_score(g["label"], g[summary]) for _, g in scores.groupby(level="fold")]
         print(f"scan AUC of the {name} in each fold's own test scans: {', '.join(f'{a:.3f}' for a in per_fold)} "
               f"(mean {np.mean(per_fold):.3f}); pooled over the folds {roc_auc_score(scores['label'], scores[summary]):.3f}")

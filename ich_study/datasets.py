@@ -665,7 +665,8 @@ def pretraining_slices(manifest: pd.DataFrame, slice_labels: pd.DataFrame, split
             shows = np.flatnonzero(detector(scan))
             parts.append(pd.DataFrame({"case_id": case_id, "slice_index": shows}))
         negatives = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["case_id", "slice_index"])
-    bleeding = set(zip(labelled.loc[labelled["label"] == 1, "case_id"], labelled.loc[labelled["label"] == 1, "slice_index"]))
+    bled = labelled[labelled["label"] == 1]
+    bleeding = set(zip(bled["case_id"], bled["slice_index"].astype(int)))
     negatives = negatives[[(case, int(index)) not in bleeding for case, index in zip(negatives["case_id"], negatives["slice_index"])]]
     negatives = negatives[["case_id", "slice_index"]].assign(label=0)
     table = pd.concat([positives, negatives], ignore_index=True)

@@ -30,9 +30,10 @@ from ich_study.datasets import read_slice_labels                  # noqa: E402
 from ich_study.stats import auc_confidence_interval               # noqa: E402
 
 
-def annotated_slices(data_dir: Path, runs_dir: Path, ct_ich_root: Path) -> pd.DataFrame:
+def annotated_slices(data_dir: Path, runs_dir: Path, ct_ich_root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Out-of-fold slice probabilities with the slice's relative height (0 skull base, 1 vertex), the
-    cavity detector's answer, the release's fracture flag and the scan's label."""
+    cavity detector's answer, the release's fracture flag and the scan's label; and the scans' table of
+    `out_of_fold_slice_probabilities` (fold, case_id, label, max, p95)."""
     slices, scans = out_of_fold_slice_probabilities(data_dir, runs_dir)
     slices = slices.merge(read_slice_labels(data_dir)[["case_id", "slice_index", "cranial_cavity"]],
                           on=["case_id", "slice_index"], how="left")
@@ -44,7 +45,7 @@ def annotated_slices(data_dir: Path, runs_dir: Path, ct_ich_root: Path) -> pd.Da
         raise ValueError("some scored slices have no cavity answer or fracture flag")
     n_slices = slices.groupby("case_id")["slice_index"].transform("max") + 1
     slices["height"] = slices["slice_index"] / (n_slices - 1)
-    return slices.merge(scans[["case_id", "label"]].rename(columns={"label": "scan_label"}), on="case_id")
+    return slices.merge(scans[["case_id", "label"]].rename(columns={"label": "scan_label"}), on="case_id"), scans
 
 
 def top_slices(slices: pd.DataFrame) -> pd.DataFrame:
@@ -91,7 +92,7 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     data_dir, runs_dir, ct_ich_root, draw = arguments.data_dir, arguments.runs_dir, arguments.ct_ich_root, arguments.draw
     torch.set_num_threads(1)
-    slices = annotated_slices(data_dir, runs_dir, ct_ich_root)
+    slices, scans = annotated_slices(data_dir, runs_dir, ct_ich_root)
     tops = top_slices(slices)
     fractured = slices.groupby("case_id")["fracture"].max()
     tops["scan_has_fracture"] = tops["case_id"].map(fractured)
@@ -118,12 +119,10 @@ if __name__ == "__main__":
     print(scan_auc_of_maximum(slices, slices["cranial_cavity"] == 1, "slices inside the cavity"))
     print(scan_auc_of_maximum(slices, slices["height"] >= 1 / 3, "the upper two thirds of each scan"))
     print(scan_auc_of_maximum(slices, slices["fracture"] == 0, "slices without a fracture"))
-    scores = slices.groupby(["fold", "case_id"]).agg(label=("scan_label", "first"), max=("probability", "max"),
-                                                     p95=("probability", lambda p: np.percentile(p, 95)))
     for name, summary in (("maximum", "max"), ("95th percentile", "p95")):
-        per_fold = [roc_auc_score(g["label"], g[summary]) for _, g in scores.groupby(level="fold")]
+        per_fold = [roc_auc_score(g["label"], g[summary]) for _, g in scans.groupby("fold")]
         print(f"scan AUC of the {name} in each fold's own test scans: {', '.join(f'{a:.3f}' for a in per_fold)} "
-              f"(mean {np.mean(per_fold):.3f}); pooled over the folds {roc_auc_score(scores['label'], scores[summary]):.3f}")
+              f"(mean {np.mean(per_fold):.3f}); pooled over the folds {roc_auc_score(scans['label'], scans[summary]):.3f}")
     if draw:
         draw_top_slices(tops, data_dir, draw)
         print(f"drawn: {draw}")

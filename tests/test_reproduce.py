@@ -272,8 +272,8 @@ def test_every_shipped_profile_passes_its_check(name):
 
 
 def test_demo128_is_demo_but_for_the_slice_resolution():
-    """profiles/demo128.toml says "everything else as in demo" but stage 3's length (demo: 500 scans since
-    reports/trials/demo-e2e500; demo128 keeps the 1,500 of its committed report): a setting changed in one
+    """profiles/demo128.toml says "everything else as in demo" but the lengths of stages 2 and 3 (demo: 500 scans
+    since reports/trials/demo-lstm500 and demo-e2e500; demo128 keeps the 1,500 of its committed report): a setting changed in one
     profile and not the other fails here, instead of comparing the two reports across an unnoticed difference."""
     from ich_study.core import load_profile
     def flat(table, prefix=""):
@@ -284,9 +284,10 @@ def test_demo128_is_demo_but_for_the_slice_resolution():
     differing = {key for key in demo.keys() | demo128.keys() if demo.get(key) != demo128.get(key)}
     assert differing == {"train.matrix", "stages.cnn.max_filter", "stages.lstm.max_filter",
                          "stages.e2e.max_filter", "stages.scratch.max_filter",
-                         "stages.e2e.n_samples"}, differing   # demo128 keeps stage 3 at 1,500 scans (its report's)
+                         "stages.lstm.n_samples", "stages.e2e.n_samples"}, differing   # demo128 keeps 1,500 scans (its report's)
     assert demo128["train.matrix"] == 128 and demo128["stages.cnn.max_filter"] == "none"
-    assert (demo["stages.e2e.n_samples"], demo128["stages.e2e.n_samples"]) == (500, 1500)
+    for stage in ("lstm", "e2e"):
+        assert (demo[f"stages.{stage}.n_samples"], demo128[f"stages.{stage}.n_samples"]) == (500, 1500)
 
 
 @pytest.mark.parametrize("study", sorted(path.parent.name for path in (ROOT / "reports").glob("*/reproduce.json")))

@@ -20,29 +20,32 @@ import torch
 
 from ich_study.core import set_torch_threads
 from ich_study.preprocess import load_preprocessed
-from ich_study.train import TrainConfig, initial_model, load_checkpoint, model_from_checkpoint, run_tables
+from ich_study.train import TrainConfig, initial_model, load_checkpoint, run_tables
 
 
-def training_features(dataset_dir: Path, cnn_run: Path, n_scans: int) -> tuple[np.ndarray, TrainConfig]:
-    """The frozen CNN's slice vectors (slices, 512) of the first `n_scans` training scans, as stage 2 reads them."""
+def stage2_model(dataset_dir: Path, cnn_run: Path) -> tuple[torch.nn.Module, TrainConfig]:
+    """The model stage 2 starts from (the run's CNN, frozen; the BiLSTM as stage 2 initialises it), float32."""
     checkpoint = load_checkpoint(cnn_run / "best.pt", expect_stage="cnn")
     recorded = checkpoint["config"]
     config = TrainConfig(stage="lstm", experiment="probe", data_dir=str(dataset_dir), windows=recorded["windows"],
                          matrix=recorded["matrix"], base_width=recorded["base_width"], seed=recorded["seed"],
                          init_checkpoint=str(cnn_run / "best.pt"), precision="float32").resolved()
-    model = model_from_checkpoint(checkpoint, precision="float32").eval()
-    preprocess = config.preprocess_config()
+    return initial_model(config, checkpoint["architecture"]["in_channels"]).eval(), config
+
+
+def training_features(model: torch.nn.Module, config: TrainConfig, n_scans: int) -> np.ndarray:
+    """The frozen CNN's slice vectors (slices, 512) of the first `n_scans` training scans, as stage 2 reads them."""
+    preprocess, cache_dir = config.preprocess_config(), Path(config.data_dir) / "cache"
     vectors = []
     with torch.no_grad():
         for image in run_tables(config)["train"].image[:n_scans]:
-            volume = torch.from_numpy(np.ascontiguousarray(load_preprocessed(image, preprocess, dataset_dir / "cache")))
+            volume = torch.from_numpy(np.ascontiguousarray(load_preprocessed(image, preprocess, cache_dir)))
             vectors.append(model.slice_features(volume[None])[0].numpy())
-    return np.concatenate(vectors), config
+    return np.concatenate(vectors)
 
 
-def gate_spread(config: TrainConfig, in_channels: int, vectors: np.ndarray) -> dict[str, float]:
-    """Pre-activations of the first BiLSTM layer's gates (forward direction) at stage 2's initialisation."""
-    model = initial_model(config, in_channels)
+def gate_spread(model: torch.nn.Module, vectors: np.ndarray) -> dict[str, float]:
+    """Pre-activations of the first BiLSTM layer's gates (forward direction, first step) for these inputs."""
     lstm = model.lstm.layers[0]
     with torch.no_grad():
         pre = torch.from_numpy(vectors) @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + lstm.bias_hh_l0
@@ -55,7 +58,8 @@ if __name__ == "__main__":
     set_torch_threads(2)
     dataset_dir, cnn_run = Path(sys.argv[1]), Path(sys.argv[2])
     n_scans = int(sys.argv[3]) if len(sys.argv) > 3 else 60
-    vectors, config = training_features(dataset_dir, cnn_run, n_scans)
+    model, config = stage2_model(dataset_dir, cnn_run)
+    vectors = training_features(model, config, n_scans)
     mean, sd = vectors.mean(0), vectors.std(0)
     print(f"{len(vectors)} slices of {n_scans} training scans, {vectors.shape[1]} features")
     print(f"entries: mean {vectors.mean():.3f}, sd {vectors.std():.3f}, max {vectors.max():.2f}, "
@@ -64,9 +68,8 @@ if __name__ == "__main__":
           f"per-feature sd: median {np.median(sd):.3f}, max {sd.max():.2f}")
     norms = np.linalg.norm(vectors, axis=1)
     print(f"slice-vector norm: median {np.median(norms):.2f}, 5-95% {np.percentile(norms, 5):.2f}-{np.percentile(norms, 95):.2f}")
-    in_channels = len(config.windows)
     standardised = ((vectors - mean) / np.where(sd > 0, sd, 1)).astype(np.float32)
     for name, inputs in (("raw", vectors), ("standardised", standardised)):
-        spread = gate_spread(config, in_channels, inputs)
+        spread = gate_spread(model, inputs)
         print(f"gate pre-activations, {name}: sd {spread['sd']:.2f}, 99th percentile of |.| {spread['p99_abs']:.2f}, "
               f"share beyond |4| {spread['share_beyond_4']:.3f}")

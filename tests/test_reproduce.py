@@ -272,9 +272,10 @@ def test_every_shipped_profile_passes_its_check(name):
 
 
 def test_demo128_is_demo_but_for_the_slice_resolution():
-    """profiles/demo128.toml says "everything else as in demo" but the lengths of stages 2 and 3 (demo: 500 scans
-    since reports/trials/demo-lstm500 and demo-e2e500; demo128 keeps the 1,500 of its committed report): a setting changed in one
-    profile and not the other fails here, instead of comparing the two reports across an unnoticed difference."""
+    """profiles/demo128.toml says "everything else as in demo" but the lengths of stages 2 and 3 and of `scratch` (demo:
+    500 scans since reports/trials/demo-lstm500 and demo-e2e500, `scratch` as stage 3; demo128 keeps the 1,500 of its
+    committed report): a setting changed in one profile and not the other fails here, instead of comparing the two
+    reports across an unnoticed difference."""
     from ich_study.core import load_profile
     def flat(table, prefix=""):
         for key, value in table.items():
@@ -284,10 +285,21 @@ def test_demo128_is_demo_but_for_the_slice_resolution():
     differing = {key for key in demo.keys() | demo128.keys() if demo.get(key) != demo128.get(key)}
     assert differing == {"train.matrix", "stages.cnn.max_filter", "stages.lstm.max_filter",
                          "stages.e2e.max_filter", "stages.scratch.max_filter",
-                         "stages.lstm.n_samples", "stages.e2e.n_samples"}, differing   # demo128 keeps 1,500 scans (its report's)
+                         "stages.lstm.n_samples", "stages.e2e.n_samples", "stages.scratch.n_samples"}, differing
     assert demo128["train.matrix"] == 128 and demo128["stages.cnn.max_filter"] == "none"
-    for stage in ("lstm", "e2e"):
+    for stage in ("lstm", "e2e", "scratch"):   # demo128 keeps 1,500 scans (its report's)
         assert (demo[f"stages.{stage}.n_samples"], demo128[f"stages.{stage}.n_samples"]) == (500, 1500)
+
+
+@pytest.mark.parametrize("name", sorted(path.stem for path in (ROOT / "profiles").glob("*.toml")))
+def test_scratch_trains_as_stage_3_in_every_profile(name):
+    """The paper trains the model from random initialisation "as e2e" (its table of stages): as many scans at
+    the same input. A profile that shortens stage 3 and not `scratch` (or the other way) compares the full model
+    with a baseline trained for another length, and fails here."""
+    from ich_study.core import load_profile
+    stages = load_profile(name)["stages"]
+    for key in ("n_samples", "max_filter"):
+        assert stages["scratch"].get(key) == stages["e2e"].get(key), (name, key)
 
 
 @pytest.mark.parametrize("study", sorted(path.parent.name for path in (ROOT / "reports").glob("*/reproduce.json")))

@@ -28,7 +28,7 @@ $(STAMP): settings.ini setup.py
 
 test: setup
 	$(BIN)/nbdev_test --n_workers 1 --timing
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=15 tests
 
 reproduce: setup
 	$(BIN)/ich-reproduce --profile $(PROFILE)

@@ -274,8 +274,9 @@ def test_every_shipped_profile_passes_its_check(name):
 def test_demo128_is_demo_but_for_the_slice_resolution():
     """profiles/demo128.toml says "everything else as in demo" but the lengths of stages 2 and 3 and of `scratch` (demo:
     500 scans since reports/trials/demo-lstm500 and demo-e2e500, `scratch` as stage 3; demo128 keeps the 1,500 of its
-    committed report): a setting changed in one profile and not the other fails here, instead of comparing the two
-    reports across an unnoticed difference."""
+    committed report) and the slice CNN's length and learning rate (demo: 3,000 batches at 3e-4 since
+    reports/trials/demo-cnn-lr3e-4; demo128 keeps 6,000 at 1e-4): a setting changed in one profile and not the other
+    fails here, instead of comparing the two reports across an unnoticed difference."""
     from ich_study.core import load_profile
     def flat(table, prefix=""):
         for key, value in table.items():
@@ -285,10 +286,14 @@ def test_demo128_is_demo_but_for_the_slice_resolution():
     differing = {key for key in demo.keys() | demo128.keys() if demo.get(key) != demo128.get(key)}
     assert differing == {"train.matrix", "stages.cnn.max_filter", "stages.lstm.max_filter",
                          "stages.e2e.max_filter", "stages.scratch.max_filter",
-                         "stages.lstm.n_samples", "stages.e2e.n_samples", "stages.scratch.n_samples"}, differing
+                         "stages.lstm.n_samples", "stages.e2e.n_samples", "stages.scratch.n_samples",
+                         "stages.cnn.n_samples", "stages.cnn.lr"}, differing
     assert demo128["train.matrix"] == 128 and demo128["stages.cnn.max_filter"] == "none"
     for stage in ("lstm", "e2e", "scratch"):   # demo128 keeps 1,500 scans (its report's)
         assert (demo[f"stages.{stage}.n_samples"], demo128[f"stages.{stage}.n_samples"]) == (500, 1500)
+    # and its slice CNN's 6,000 batches at the paper's Adam 1e-4 (demo: 3,000 at 3e-4, reports/trials/demo-cnn-lr3e-4)
+    assert (demo["stages.cnn.n_samples"], demo["stages.cnn.lr"]) == (75_000, 3e-4)
+    assert (demo128["stages.cnn.n_samples"], demo128["stages.cnn.lr"]) == (150_000, 1e-4)
 
 
 @pytest.mark.parametrize("name", sorted(path.stem for path in (ROOT / "profiles").glob("*.toml")))
@@ -306,12 +311,31 @@ def test_scratch_trains_as_stage_3_in_every_profile(name):
 def test_each_committed_report_was_made_by_the_profile_as_shipped(study):
     """reports/{study}/reproduce.json records the profile its chain ran with: a setting changed in
     profiles/ since (in the profile itself or, through `extends`, in its base) leaves the committed
-    report describing other settings than the file a reader opens, and fails here."""
+    report describing other settings than the file a reader opens, and fails here. Each experiment's
+    training settings are compared as the chain resolves them (a stage's default learning rate written
+    out in the file is the same setting), every other table as written."""
     from ich_study.core import LOADED_KEYS, load_profile
     ran = json.loads((ROOT / "reports" / study / "reproduce.json").read_text())["profile"]
     ignored = (*LOADED_KEYS, "extends")
     shipped = {k: v for k, v in load_profile(study).items() if k not in ignored}
-    assert {k: v for k, v in ran.items() if k not in ignored} == shipped
+    ran, shipped = _as_run(ran, ignored), _as_run(shipped, ignored)
+    differing = sorted(key for key in ran.keys() | shipped.keys() if ran.get(key) != shipped.get(key))
+    assert ran == shipped, f"reports/{study} ran other settings of {differing} than profiles/ gives"
+
+
+def _as_run(profile: dict, ignored: tuple) -> dict:
+    """A profile as its chain runs it: each experiment's resolved TrainConfig (and any other notebook
+    parameter of its stage) in place of the [train] and [stages.*] tables; the other tables as they are."""
+    from dataclasses import asdict, fields
+    from ich_study.reproduce import PAPER_EXPERIMENTS, stage_parameters
+    from ich_study.train import TrainConfig
+    names = {field.name for field in fields(TrainConfig)}
+    settings = {k: v for k, v in profile.items() if k not in (*ignored, "train", "stages")}
+    for experiment in PAPER_EXPERIMENTS:
+        parameters = stage_parameters(profile, experiment)
+        config = TrainConfig(**{k: v for k, v in parameters.items() if k in names}).resolved()
+        settings[experiment.name] = [asdict(config), {k: v for k, v in parameters.items() if k not in names}]
+    return json.loads(json.dumps(settings))
 
 
 def test_an_extending_profile_overlays_its_base_key_by_key(tmp_path):

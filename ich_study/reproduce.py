@@ -213,7 +213,7 @@ def synthetic_study_bytes(profile: dict[str, Any]) -> dict[str, float]:
     data = profile["data"]
     mean_slices = sum(data["slices"]) / 2
     scans = data["n_cases"] * mean_slices * data["matrix"] ** 2 * 2 * NIFTI_GZIP_RATIO
-    cache = preprocessing_cache_bytes(profile, [mean_slices] * data["n_cases"], data["matrix"])
+    cache = data["n_cases"] * preprocessing_cache_bytes(profile, [mean_slices], data["matrix"])   # no list of n_cases items
     return {"scans": scans, "cache": cache, "total": scans + cache}
 
 def check_cache_space(profile: dict[str, Any], manifest: pd.DataFrame, folder: Path,

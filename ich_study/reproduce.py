@@ -32,10 +32,10 @@ from .core import (ConfigError, ICHStudyError, ScanError, atomic_write, load_pro
 __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA_SOURCES', 'DATA_KEYS', 'SYNTHETIC_REQUIRED',
            'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'NIFTI_GZIP_RATIO', 'ASSUMED_SCAN_MATRIX',
            'Experiment', 'notebook_parameters', 'check_profile', 'with_training_seed', 'study_name', 'stage_parameters',
-           'build_dataset', 'preprocessing_configs', 'preprocessing_cache_bytes', 'synthetic_study_bytes',
-           'check_cache_space', 'bytes_under', 'check_free_space', 'is_reusable', 'run_name', 'run_experiment',
-           'training_progress', 'step_recorder', 'step_progress', 'reporting_progress', 'training_precision',
-           'reproduce', 'reproduce_cli', 'check_input_kind', 'predict_scan', 'predict_cli']
+           'experiment_config', 'build_dataset', 'preprocessing_configs', 'preprocessing_cache_bytes',
+           'synthetic_study_bytes', 'check_cache_space', 'bytes_under', 'check_free_space', 'is_reusable', 'run_name',
+           'run_experiment', 'training_progress', 'step_recorder', 'step_progress', 'reporting_progress',
+           'training_precision', 'reproduce', 'reproduce_cli', 'check_input_kind', 'predict_scan', 'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -89,7 +89,6 @@ def check_profile(profile: dict[str, Any]) -> dict[str, Any]:
     """Validate a study profile before anything runs: its tables, every key (a misspelt one is an
     error, not a silently used default) and every stage's training settings; raise ConfigError
     naming the file, the table and the problem."""
-    from ich_study.train import TrainConfig
     where = profile.get("profile_path", "profile")
     if profile.get("extends"): where += f" (with what it takes from extends = {profile['extends']!r})"
     missing = [table for table in REQUIRED_PROFILE_TABLES if table not in profile]
@@ -107,12 +106,9 @@ def check_profile(profile: dict[str, Any]) -> dict[str, Any]:
     train_keys = [name for name in notebook_parameters("train.ipynb") if name not in CHAIN_TRAIN_PARAMETERS]
     _check_keys(where, "train", profile["train"], train_keys)
     for stage, table in profile["stages"].items(): _check_keys(where, f"stages.{stage}", table, train_keys)
-    config_fields = {field.name for field in dataclasses.fields(TrainConfig)}
     for experiment in PAPER_EXPERIMENTS:
-        parameters = {k: v for k, v in stage_parameters(profile, experiment).items() if k in config_fields}
         try:
-            config = TrainConfig(**{**parameters, "experiment": experiment.name}).resolved()
-            config.preprocess_config()
+            experiment_config(profile, experiment).resolved().preprocess_config()
         except (ConfigError, TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: [train] + [stages.{experiment.stage}] of {experiment.name}: {exc}") from exc
     evaluate_keys = [name for name in notebook_parameters("evaluate.ipynb") if name not in CHAIN_EVALUATE_PARAMETERS]
@@ -143,6 +139,14 @@ def stage_parameters(profile: dict[str, Any], experiment: Experiment) -> dict[st
     parameters.update(profile["stages"].get(experiment.stage, {}))
     parameters.update(stage=experiment.stage, lstm_layers=experiment.lstm_layers)
     return parameters
+
+def experiment_config(profile: dict[str, Any], experiment: Experiment) -> "TrainConfig":
+    """The TrainConfig of one experiment as the profile sets it (unresolved): its `stage_parameters` that
+    are TrainConfig fields; the others (such as `threads`) are the notebook's own."""
+    from ich_study.train import TrainConfig
+    names = {field.name for field in dataclasses.fields(TrainConfig)}
+    parameters = {k: v for k, v in stage_parameters(profile, experiment).items() if k in names}
+    return TrainConfig(**{**parameters, "experiment": experiment.name})
 
 # %% ../nbs/09_reproduce.ipynb #3328ac7f
 def build_dataset(profile: dict[str, Any], study: str, data_path: str | Path | None = None,
@@ -186,12 +190,9 @@ ASSUMED_SCAN_MATRIX = 512   # in-plane voxels of a real head CT, for a profile t
 
 def preprocessing_configs(profile: dict[str, Any]) -> list["PreprocessConfig"]:
     """The distinct preprocessings (PreprocessConfig) that the profile's experiments read: one cache each."""
-    from ich_study.train import TrainConfig
-    fields = {field.name for field in dataclasses.fields(TrainConfig)}
     configs = []
     for experiment in PAPER_EXPERIMENTS:
-        parameters = {k: v for k, v in stage_parameters(profile, experiment).items() if k in fields}
-        config = TrainConfig(**parameters).preprocess_config()
+        config = experiment_config(profile, experiment).preprocess_config()
         if config not in configs: configs.append(config)
     return configs
 

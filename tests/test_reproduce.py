@@ -326,15 +326,13 @@ def test_each_committed_report_was_made_by_the_profile_as_shipped(study):
 def _as_run(profile: dict, ignored: tuple) -> dict:
     """A profile as its chain runs it: each experiment's resolved TrainConfig (and any other notebook
     parameter of its stage) in place of the [train] and [stages.*] tables; the other tables as they are."""
-    from dataclasses import asdict, fields
-    from ich_study.reproduce import PAPER_EXPERIMENTS, stage_parameters
-    from ich_study.train import TrainConfig
-    names = {field.name for field in fields(TrainConfig)}
+    from dataclasses import asdict
+    from ich_study.reproduce import PAPER_EXPERIMENTS, experiment_config, stage_parameters
     settings = {k: v for k, v in profile.items() if k not in (*ignored, "train", "stages")}
     for experiment in PAPER_EXPERIMENTS:
-        parameters = stage_parameters(profile, experiment)
-        config = TrainConfig(**{k: v for k, v in parameters.items() if k in names}).resolved()
-        settings[experiment.name] = [asdict(config), {k: v for k, v in parameters.items() if k not in names}]
+        config = asdict(experiment_config(profile, experiment).resolved())
+        others = {k: v for k, v in stage_parameters(profile, experiment).items() if k not in config}
+        settings[experiment.name] = [config, others]
     return json.loads(json.dumps(settings))
 
 

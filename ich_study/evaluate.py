@@ -12,7 +12,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,13 +26,14 @@ from .stats import (auc_confidence_interval, bootstrap_auc_ci, bootstrap_roc_ban
 # %% auto #0
 __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON_PAIRS', 'BASELINES', 'LSTM_EXPERIMENTS',
            'PRIMARY_EXPERIMENT', 'FIGURE_COLOURS', 'PREDICTION_COLUMNS', 'VOLUME_BINS_ML', 'TIMING_STEPS',
-           'REPORT_FILES', 'SVM_C_GRID', 'paper_results_table', 'check_predictions', 'demo_predictions', 'split_rows',
-           'results_table', 'comparisons_table', 'apply_operating_point', 'operating_point_table', 'subgroups_table',
-           'timing_table', 'plot_roc_curves', 'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset',
-           'run_parameters', 'run_fold', 'normalise_runs', 'check_run_split', 'score_lstm_run', 'linear_svm',
-           'choose_svm_c', 'svm_c_at_grid_edge', 'cross_validated_platt_svm', 'platt_scaled_svm', 'platt_slope',
-           'cnn_slice_outputs', 'padded_feature_rows', 'cnn_baselines', 'time_classification', 'example_slice_loader',
-           'evaluate_study']
+           'EXAMPLE_CHOICES', 'EXAMPLE_KINDS', 'REPORT_FILES', 'SVM_C_GRID', 'paper_results_table', 'check_predictions',
+           'demo_predictions', 'split_rows', 'results_table', 'comparisons_table', 'apply_operating_point',
+           'operating_point_table', 'subgroups_table', 'timing_table', 'plot_roc_curves', 'ExampleSlice',
+           'pick_examples', 'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset', 'run_parameters',
+           'run_fold', 'normalise_runs', 'check_run_split', 'score_lstm_run', 'linear_svm', 'choose_svm_c',
+           'svm_c_at_grid_edge', 'cross_validated_platt_svm', 'platt_scaled_svm', 'platt_slope', 'cnn_slice_outputs',
+           'padded_feature_rows', 'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study',
+           'redraw_examples']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -284,30 +285,71 @@ def plot_roc_curves(predictions: Mapping[str, pd.DataFrame], experiments: Sequen
     return path
 
 # %% ../nbs/08_evaluate.ipynb #1861bd9a
-def plot_examples(decided: pd.DataFrame, load_slice: Callable[[str], np.ndarray], path: str | os.PathLike,
+class ExampleSlice(NamedTuple):
+    """The slice shown for one scan: `image` (H, W) in [0, 1], which slice it is of how many, the hemorrhage's
+    bounding box (x0, y0, x1, y1 in pixels, inclusive) where slice labels give one, and why this slice was
+    chosen (a key of `EXAMPLE_CHOICES`)."""
+    image: np.ndarray
+    slice_index: int
+    n_slices: int
+    box: tuple[int, int, int, int] | None = None
+    chosen: str = "middle slice"
+
+EXAMPLE_CHOICES = {"largest bleed": "with a bleed, the slice where it covers the largest area",
+                   "middle bleed slice": "with a bleed, the middle of its labelled slices",
+                   "middle slice": "without, the middle slice"}
+
+EXAMPLE_KINDS = (("true positive", 1, 1, "highest"), ("false negative", 1, 0, "lowest"),
+                 ("false positive", 0, 1, "highest"), ("true negative", 0, 0, "lowest"))
+
+def pick_examples(decided: pd.DataFrame, per_row: int = 3) -> list[tuple[str, pd.DataFrame]]:
+    """Up to `per_row` test scans of each cell of the confusion table (`apply_operating_point`'s `detected`), the
+    ones the model is surest about: true and false positives of the highest probability, false negatives and
+    true negatives of the lowest. Ties keep the table's order (case_id)."""
+    picked = []
+    for kind, label, detected, end in EXAMPLE_KINDS:
+        cases = decided[(decided.label == label) & (decided.detected == detected)]
+        picked.append((kind, cases.nlargest(per_row, "probability") if end == "highest"
+                       else cases.nsmallest(per_row, "probability")))
+    return picked
+
+def plot_examples(decided: pd.DataFrame, load_slice: Callable[[str], ExampleSlice], path: str | os.PathLike,
                   experiment: str, per_row: int = 3) -> Path:
-    """Figure 5 style: true positives (top) and false negatives (bottom) with their probabilities."""
+    """Figure 5 style, one row per cell of the confusion table (`pick_examples`): each scan's slice with its
+    probability, the hemorrhage boxed where the slice labels give its box."""
     import matplotlib.pyplot as plt
-    positives = decided[decided.label == 1]
-    rows = [("true positive", positives[positives.detected == 1].nlargest(per_row, "probability")),
-            ("false negative", positives[positives.detected == 0].nsmallest(per_row, "probability"))]
-    fig, axes = plt.subplots(2, per_row, figsize=(2.6 * per_row, 6.2), squeeze=False)
+    from matplotlib.patches import Rectangle
+    rows = pick_examples(decided, per_row)
+    thresholds, chosen, boxed = decided.threshold.unique(), set(), False
+    fig, axes = plt.subplots(len(rows), per_row, figsize=(2.4 * per_row, 2.7 * len(rows)), squeeze=False,
+                             layout="constrained")
     for row_index, (kind, cases) in enumerate(rows):
+        colour = "green" if kind.startswith("true") else "red"
         for column in range(per_row):
             ax = axes[row_index, column]; ax.axis("off")
             if column >= len(cases):
-                if column == 0: ax.text(0.5, 0.5, f"no {kind}s", ha="center", va="center")
+                if column == 0: ax.text(0.5, 0.5, f"no {kind}s", ha="center", va="center", color=colour, fontsize=9)
                 continue
             case = cases.iloc[column]
-            ax.imshow(load_slice(case.case_id), cmap="gray", vmin=0, vmax=1)
-            ax.set_title(f"{kind}\n{case.case_id}\np={case.probability:.3f} (threshold {case.threshold:.3f})", fontsize=8,
-                         color="green" if kind == "true positive" else "red")
-    fig.suptitle(f"{experiment}: test scans at the operating point chosen on validation", fontsize=9)
-    fig.tight_layout()
+            shown = load_slice(case.case_id)
+            ax.imshow(shown.image, cmap="gray", vmin=0, vmax=1)
+            chosen.add(shown.chosen); boxed |= shown.box is not None
+            if shown.box is not None:
+                x0, y0, x1, y1 = shown.box
+                ax.add_patch(Rectangle((x0 - 2.5, y0 - 2.5), x1 - x0 + 5, y1 - y0 + 5, fill=False,
+                                       edgecolor="yellow", linewidth=0.8))
+            threshold = "" if len(thresholds) == 1 else f" (threshold {case.threshold:.3f})"
+            ax.set_title(f"{kind}: {case.case_id}\np = {case.probability:.3f}{threshold}, "
+                         f"slice {shown.slice_index + 1} of {shown.n_slices}", fontsize=7.5, color=colour)
+    point = f"threshold {thresholds[0]:.3f}" if len(thresholds) == 1 else "a threshold per fold"
+    shown_why = [EXAMPLE_CHOICES[key] for key in EXAMPLE_CHOICES if key in chosen]
+    fig.suptitle(f"{experiment}: test scans at the operating point chosen on validation ({point});\n"
+                 f"scans {'; '.join(shown_why)}{'; bleeds boxed' if boxed else ''}", fontsize=8.5)
     path = Path(path)
     with atomic_write(path) as temporary: fig.savefig(temporary, dpi=110, format="png")
     plt.close(fig)
     return path
+
 
 # %% ../nbs/08_evaluate.ipynb #259ce359
 def _f3(value: float) -> str:
@@ -684,23 +726,37 @@ def time_classification(run_dir: Path, rows: pd.DataFrame, device: str, experime
                              "reading_s": read - start, "preprocessing_s": prepared - read, "model_s": done - prepared})
     return pd.DataFrame(measured)
 
-def example_slice_loader(manifest: pd.DataFrame, data_dir: str | os.PathLike) -> Callable[[str], np.ndarray]:
-    """load_slice(case_id) -> (H, W) in [0, 1]: the slice with most hemorrhage (slice labels), else the middle one."""
+def example_slice_loader(manifest: pd.DataFrame, data_dir: str | os.PathLike) -> Callable[[str], ExampleSlice]:
+    """load_slice(case_id) -> ExampleSlice: for a scan with a bleed (slice labels), the slice where it covers the
+    largest area (`lesion_mm2`, else its bounding box's; the middle of its slices where neither is known), with
+    its box; else the middle slice. HU scans are shown in the brain window (level 40, width 80 HU)."""
     from ich_study.io import read_scan
     images = manifest.set_index("case_id").image
     labels_path = Path(data_dir) / "slice_labels.csv"
     slice_labels = pd.read_csv(labels_path, dtype={"case_id": str}) if labels_path.exists() else None
-    def load_slice(case_id: str) -> np.ndarray:
+    def load_slice(case_id: str) -> ExampleSlice:
         scan = read_scan(images[case_id])
         volume = scan.volume
-        index = volume.shape[0] // 2
-        if slice_labels is not None:
-            positive = slice_labels[(slice_labels.case_id == case_id) & (slice_labels.label == 1)].slice_index
-            if len(positive): index = int(positive.sort_values().iloc[len(positive) // 2])
+        index, box, chosen_by = volume.shape[0] // 2, None, "middle slice"
+        positive = (slice_labels[(slice_labels.case_id == case_id) & (slice_labels.label == 1)].sort_values("slice_index")
+                    if slice_labels is not None else pd.DataFrame())
+        if len(positive):
+            has_box = {"x0", "y0", "x1", "y1"} <= set(positive.columns) and bool((positive.x0 >= 0).all())
+            chosen_by = "largest bleed"
+            if "lesion_mm2" in positive.columns and positive.lesion_mm2.notna().all():
+                chosen = positive.loc[positive.lesion_mm2.idxmax()]
+            elif has_box:
+                chosen = positive.loc[((positive.x1 - positive.x0 + 1) * (positive.y1 - positive.y0 + 1)).idxmax()]
+            else:
+                chosen, chosen_by = positive.iloc[len(positive) // 2], "middle bleed slice"
+            index = int(chosen.slice_index)
+            if has_box: box = tuple(int(chosen[k]) for k in ("x0", "y0", "x1", "y1"))
         image = volume[index]
-        if scan.kind == "HU": return np.clip((image - (40 - 80 / 2)) / 80, 0, 1)   # brain window: level 40, width 80 HU
-        return np.clip(image[0] if image.ndim == 3 else image, 0, 1)            # first windowed channel
+        if scan.kind == "HU": image = np.clip((image - (40 - 80 / 2)) / 80, 0, 1)
+        else: image = np.clip(image[0] if image.ndim == 3 else image, 0, 1)        # first windowed channel
+        return ExampleSlice(image, index, volume.shape[0], box, chosen_by)
     return load_slice
+
 
 # %% ../nbs/08_evaluate.ipynb #437d81be
 def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, Any] | str,
@@ -758,3 +814,24 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
     return evaluate_predictions(study, predictions, report_dir, data_name, manifest, n_boot, target_sensitivity,
                                 seed, level, timings, example_slice_loader(manifest, data_dir), notes=notes, record=record,
                                 svm_selection=pd.concat(svm_selection, ignore_index=True) if svm_selection else None)
+
+# %% ../nbs/08_evaluate.ipynb #6976a2aa
+def redraw_examples(report_dir: str | os.PathLike, data_dir: str | os.PathLike) -> Path:
+    """Write `examples.png` of the report in `report_dir` again, from its primary experiment's predictions
+    and operating point (evaluation.json) and the scans of the dataset in `data_dir`; nothing else changes."""
+    report_dir = Path(report_dir)
+    record_path = report_dir / "evaluation.json"
+    if not record_path.exists(): raise ConfigError(f"{record_path}: missing; is {report_dir} a report of evaluate_study?")
+    parameters = json.loads(record_path.read_text())["parameters"]
+    primary = parameters["primary"]
+    predictions_path = report_dir / "predictions" / f"{primary}.csv"
+    if not predictions_path.exists(): raise ConfigError(f"{predictions_path}: missing, so its figure cannot be drawn")
+    table = check_predictions(pd.read_csv(predictions_path, dtype={"case_id": str}), str(predictions_path))
+    manifest, _ = read_dataset(data_dir)
+    unknown = sorted(set(table.case_id) - set(manifest.case_id.astype(str)))
+    if unknown:
+        raise ConfigError(f"{predictions_path}: {len(unknown)} scans (e.g. {unknown[0]}) are not in the dataset "
+                          f"{data_dir}; is it the dataset the report was made from?")
+    decided = apply_operating_point(table, parameters["target_sensitivity"])
+    return plot_examples(decided, example_slice_loader(manifest, data_dir), report_dir / "examples.png", primary)
+

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from ich_study.core import LabelError
-from ich_study.evaluate import (PAPER_RESULTS, apply_operating_point, comparisons_table, demo_predictions,
-                                evaluate_predictions, evaluate_study, normalise_runs, operating_point_table,
-                                results_table, run_fold, subgroups_table)
+from ich_study.evaluate import (PAPER_RESULTS, ExampleSlice, apply_operating_point, comparisons_table,
+                                demo_predictions, evaluate_predictions, evaluate_study, normalise_runs,
+                                operating_point_table, results_table, run_fold, subgroups_table)
 from ich_study.stats import threshold_at_sensitivity
 
 ALL = ("cnn-max", "cnn-p95", "svm", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2")
@@ -48,7 +48,7 @@ def report(tmp_path_factory):
     svm_selection = pd.concat([pd.DataFrame({"C": [1e-4, 0.01, 1.0], "val_auc": [0.612, 0.705, 0.598], "n_val": 20,
                                              "chosen": [False, True, False], "fold": fold}) for fold in (0, 1)])
     path = evaluate_predictions("t", predictions, folder, "SYNTHETIC test tables", manifest=manifest, n_boot=100,
-                                timings=timings, load_slice=lambda case_id: np.zeros((32, 32)),
+                                timings=timings, load_slice=lambda case_id: ExampleSlice(np.zeros((32, 32)), 0, 1),
                                 svm_selection=svm_selection)
     return folder, path.read_text(), predictions
 

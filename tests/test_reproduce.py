@@ -72,6 +72,28 @@ def test_rerun_reuses_finished_experiments(smoke):
     assert not set(record["reused"]) & set(record["seconds"])     # no training time claimed for them
 
 
+def test_the_examples_figure_is_redrawn_from_a_written_report(smoke, tmp_path):
+    """redraw_examples writes examples.png again from the report's predictions and the dataset's scans, and
+    refuses a dataset that does not hold the report's scans; no table changes."""
+    import shutil
+    from ich_study.core import ConfigError
+    from ich_study.evaluate import redraw_examples
+    _, report_dir = smoke
+    copy = tmp_path / "report"
+    shutil.copytree(report_dir, copy, ignore=shutil.ignore_patterns("notebooks"))
+    (copy / "examples.png").unlink()
+    tables = {path.name: path.read_bytes() for path in copy.rglob("*.csv")}
+    data_dir = json.loads((copy / "evaluation.json").read_text())["data_dir"]
+    assert redraw_examples(copy, data_dir) == copy / "examples.png"
+    assert (copy / "examples.png").stat().st_size > 10_000
+    assert tables == {path.name: path.read_bytes() for path in copy.rglob("*.csv")}
+    primary = copy / "predictions" / "e2e2.csv"                 # a report of other scans than the dataset's
+    predictions = pd.read_csv(primary, dtype={"case_id": str})
+    predictions.assign(case_id="elsewhere-" + predictions.case_id).to_csv(primary, index=False)
+    with pytest.raises(ConfigError, match="not in the dataset"):
+        redraw_examples(copy, data_dir)
+
+
 
 def test_another_training_seed_and_the_spread_over_seeds(smoke, tmp_path, capfd):
     """`--seed N` trains the whole chain again with training seed N into {profile}-seedN, on the same

@@ -350,7 +350,6 @@ def plot_examples(decided: pd.DataFrame, load_slice: Callable[[str], ExampleSlic
     plt.close(fig)
     return path
 
-
 # %% ../nbs/08_evaluate.ipynb #259ce359
 def _f3(value: float) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
@@ -757,7 +756,6 @@ def example_slice_loader(manifest: pd.DataFrame, data_dir: str | os.PathLike) ->
         return ExampleSlice(image, index, volume.shape[0], box, chosen_by)
     return load_slice
 
-
 # %% ../nbs/08_evaluate.ipynb #437d81be
 def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, Any] | str,
                    report_dir: str | os.PathLike, n_boot: int = 2000, target_sensitivity: float = 0.98,
@@ -834,4 +832,3 @@ def redraw_examples(report_dir: str | os.PathLike, data_dir: str | os.PathLike) 
                           f"{data_dir}; is it the dataset the report was made from?")
     decided = apply_operating_point(table, parameters["target_sensitivity"])
     return plot_examples(decided, example_slice_loader(manifest, data_dir), report_dir / "examples.png", primary)
-

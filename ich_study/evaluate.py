@@ -822,9 +822,11 @@ def redraw_examples(report_dir: str | os.PathLike, data_dir: str | os.PathLike) 
     if not record_path.exists(): raise ConfigError(f"{record_path}: missing; is {report_dir} a report of evaluate_study?")
     parameters = json.loads(record_path.read_text())["parameters"]
     primary = parameters["primary"]
+    from ich_study.seeds import read_report                  # reads and checks every predictions/*.csv
+    predictions, _ = read_report(report_dir)
     predictions_path = report_dir / "predictions" / f"{primary}.csv"
-    if not predictions_path.exists(): raise ConfigError(f"{predictions_path}: missing, so its figure cannot be drawn")
-    table = check_predictions(pd.read_csv(predictions_path, dtype={"case_id": str}), str(predictions_path))
+    if primary not in predictions: raise ConfigError(f"{predictions_path}: missing, so its figure cannot be drawn")
+    table = predictions[primary].assign(case_id=lambda t: t.case_id.astype(str))
     manifest, _ = read_dataset(data_dir)
     unknown = sorted(set(table.case_id) - set(manifest.case_id.astype(str)))
     if unknown:

@@ -12,13 +12,12 @@ import sys
 
 from ich_study.core import set_torch_threads
 from ich_study.evaluate import evaluate_study, normalise_runs
-
-EXPERIMENTS = ("cnn", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2")
+from ich_study.reproduce import PAPER_EXPERIMENTS
 
 if __name__ == "__main__":
     dataset_dir, runs_dir, out_dir = sys.argv[1:4]
     set_torch_threads()
-    runs = normalise_runs({name: [f"{runs_dir}/{name}"] for name in EXPERIMENTS})
+    runs = normalise_runs({e.name: [f"{runs_dir}/{e.name}"] for e in PAPER_EXPERIMENTS})
     profiler = cProfile.Profile()
     profiler.runcall(evaluate_study, "profile", dataset_dir, runs, out_dir, n_boot=2000, target_sensitivity=0.98,
                      seed=0, level=0.95, device="auto", cache_dir=None, n_timing=10, command="probes/profile_evaluate.py")

@@ -558,6 +558,12 @@ def _check_options(out: Path, n_cases: int, matrix: int, slices: tuple[int, int]
 def _write_case_task(arguments: tuple) -> dict[str, Any]:
     return write_case(*arguments)
 
+def _one_blas_thread() -> None:
+    """Worker-process initializer: numpy's BLAS (the coordinate rotation of `_slab_points`) on one thread, so
+    that `workers` processes share the cores instead of each starting a BLAS thread per core."""
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(limits=1)     # stays set for the life of the worker process
+
 def synthesize_cohort(out: str | os.PathLike, n_cases: int, matrix: int = DEMO_MATRIX,
                       slices: tuple[int, int] | str = DEMO_SLICES, positive_fraction: float = 0.5,
                       seed: int = 0, workers: int = 1, progress: bool = True) -> Path:
@@ -593,7 +599,7 @@ def synthesize_cohort(out: str | os.PathLike, n_cases: int, matrix: int = DEMO_M
         for task in todo:
             results[task[1]] = _write_case_task(task); bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_one_blas_thread) as pool:
             for task, metadata in zip(todo, pool.map(_write_case_task, todo, chunksize=1)):
                 results[task[1]] = metadata; bar.update()
     bar.close()

@@ -173,3 +173,17 @@ def test_simple_scores_cannot_solve_the_cohort():
     assert sum(labels) == 30
     assert roc_auc_score(labels, counts) < 0.80
     assert roc_auc_score(labels, maxima) < 0.80
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_cohort_workers_run_blas_on_one_thread():
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ich_study import synthetic
+    with ProcessPoolExecutor(max_workers=1, initializer=synthetic._one_blas_thread) as pool:
+        threads = pool.submit(_blas_threads).result()
+    assert threads and set(threads) == {1}

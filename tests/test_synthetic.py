@@ -180,10 +180,23 @@ def _blas_threads():
     return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
 
 
-def test_cohort_workers_run_blas_on_one_thread():
-    from concurrent.futures import ProcessPoolExecutor
+def test_cohort_workers_run_blas_on_one_thread(tmp_path, monkeypatch):
+    """Each worker of synthesize_cohort writes its cases with numpy's BLAS on one thread: a wrapped write_case,
+    inherited by the forked workers, records the BLAS threads it runs with."""
+    import multiprocessing
 
     from ich_study import synthetic
-    with ProcessPoolExecutor(max_workers=1, initializer=synthetic._one_blas_thread) as pool:
-        threads = pool.submit(_blas_threads).result()
-    assert threads and set(threads) == {1}
+    if multiprocessing.get_start_method() != "fork":
+        pytest.skip("the wrapped write_case reaches the workers only when they are forked")
+    seen = tmp_path / "threads"; seen.mkdir()
+    original = synthetic.write_case
+
+    def recording_write_case(out, case_index, *rest):
+        (seen / f"{case_index}-{os.getpid()}").write_text(",".join(str(n) for n in _blas_threads()))
+        return original(out, case_index, *rest)
+
+    monkeypatch.setattr(synthetic, "write_case", recording_write_case)
+    synthesize_cohort(tmp_path / "cohort", 4, seed=3, workers=2, progress=False, **SMALL)
+    records = {path.name: path.read_text() for path in seen.iterdir()}
+    assert len(records) == 4 and {n for value in records.values() for n in value.split(",")} == {"1"}
+    assert all(not name.endswith(f"-{os.getpid()}") for name in records)     # written in the workers

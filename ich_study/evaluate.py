@@ -730,6 +730,7 @@ def example_slice_loader(manifest: pd.DataFrame, data_dir: str | os.PathLike) ->
     largest area (`lesion_mm2`, else its bounding box's; the middle of its slices where neither is known), with
     its box; else the middle slice. HU scans are shown in the brain window (level 40, width 80 HU)."""
     from ich_study.io import read_scan
+    from ich_study.preprocess import apply_windows
     images = manifest.set_index("case_id").image
     labels_path = Path(data_dir) / "slice_labels.csv"
     slice_labels = pd.read_csv(labels_path, dtype={"case_id": str}) if labels_path.exists() else None
@@ -751,7 +752,7 @@ def example_slice_loader(manifest: pd.DataFrame, data_dir: str | os.PathLike) ->
             index = int(chosen.slice_index)
             if has_box: box = tuple(int(chosen[k]) for k in ("x0", "y0", "x1", "y1"))
         image = volume[index]
-        if scan.kind == "HU": image = np.clip((image - (40 - 80 / 2)) / 80, 0, 1)
+        if scan.kind == "HU": image = apply_windows(image, [(40, 80)])[0]    # brain window: level 40, width 80 HU
         else: image = np.clip(image[0] if image.ndim == 3 else image, 0, 1)        # first windowed channel
         return ExampleSlice(image, index, volume.shape[0], box, chosen_by)
     return load_slice

@@ -2,10 +2,11 @@
 slice ROC AUC of the slice head against the slice labels, and scan ROC AUC of the maximum and the
 95th percentile of the slice probabilities, each pooled over the folds' test scans.
 
-usage: python probes/compare_fold_cnns.py DATA_DIR RUNS_DIR [RUNS_DIR ...] [--save DIR] [--against REPORT_DIR]
+usage: python probes/compare_fold_cnns.py DATA_DIR RUNS_DIR [RUNS_DIR ...] [--save DIR] [--against REPORT_DIR] [--paired]
   --save DIR           write each runs folder's out-of-fold scan scores to DIR/<runs folder name>-scans.csv
   --against REPORT_DIR also give each scan AUC's DeLong 95% interval and DeLong's paired test against the
                        report's own cnn-max / cnn-p95 test predictions on the same scans (e.g. reports/ct-ich)
+  --paired             also DeLong's paired test of each later runs folder against the first, on the same scans
 """
 from __future__ import annotations
 
@@ -69,14 +70,31 @@ def against_report(scans: pd.DataFrame, report_dir: Path) -> list[str]:
     return lines
 
 
+def against_runs(scans: pd.DataFrame, reference: pd.DataFrame, reference_name: str) -> list[str]:
+    """One line per summary (max, p95): DeLong's paired test of `scans` against another runs folder's
+    out-of-fold scan scores (`reference`) on the same scans."""
+    paired = scans.merge(reference, on=["case_id", "label"], suffixes=("", "_reference"))
+    if len(paired) != len(scans) or len(paired) != len(reference):
+        raise ValueError(f"{reference_name}: its out-of-fold scans are not the {len(scans)} scored here")
+    lines = []
+    for summary in ("max", "p95"):
+        _, p = delong_paired_test(paired["label"], paired[summary], paired[f"{summary}_reference"])
+        lines.append(f"  {summary}: {roc_auc(paired['label'], paired[summary]):.3f} against {reference_name}'s "
+                     f"{roc_auc(paired['label'], paired[f'{summary}_reference']):.3f} on the same {len(paired)} scans "
+                     f"(DeLong paired p = {p:.3g})")
+    return lines
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("runs_dirs", type=Path, nargs="+")
     parser.add_argument("--save", type=Path, help="folder for <runs folder name>-scans.csv")
     parser.add_argument("--against", type=Path, help="a report folder whose cnn-max / cnn-p95 test predictions to compare with")
+    parser.add_argument("--paired", action="store_true", help="pair each later runs folder against the first")
     arguments = parser.parse_args()
     torch.set_num_threads(1)
+    first: pd.DataFrame | None = None
     for runs_dir in arguments.runs_dirs:
         slices, scans = out_of_fold_slice_probabilities(arguments.data_dir, runs_dir)
         per_fold = [round(roc_auc_score(g["label"], g["probability"]), 3) for _, g in slices.groupby("fold")]
@@ -85,6 +103,9 @@ if __name__ == "__main__":
               f"{roc_auc_score(scans['label'], scans['max']):.3f}, of the 95th percentile "
               f"{roc_auc_score(scans['label'], scans['p95']):.3f} ({len(scans)} scans)")
         if arguments.against: print("\n".join(against_report(scans, arguments.against)))
+        if arguments.paired and first is not None:
+            print("\n".join(against_runs(scans, first[["case_id", "label", "max", "p95"]], str(arguments.runs_dirs[0]))))
+        if first is None: first = scans
         if arguments.save:
             target = write_csv(scans, arguments.save / f"{runs_dir.resolve().name}-scans.csv")
             print(f"  out-of-fold scan scores: {target}")

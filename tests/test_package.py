@@ -60,6 +60,26 @@ def test_readme_results_table_matches_the_reports():
             assert re.fullmatch(interval, cell).groups() == tuple(f"{v:.3f}" for v in expected), (name, cell)
 
 
+def test_readme_subgroup_table_matches_the_reports():
+    """Each row of the README's subgroup table is e2e2's row of the committed `demo`, `demo128` and `ct-ich`
+    subgroups.csv (positives, ROC AUC against all negatives, rounded as printed), and no `demo` group is left out."""
+    import pandas as pd
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| (subtype|lesion volume) ([^|]+?) \|(.*)\|$", readme, flags=re.M)
+    tables = {study: pd.read_csv(ROOT / "reports" / study / "subgroups.csv").query("experiment == 'e2e2'")
+              .set_index(["grouping", "group"]) for study in STUDIES}
+    assert [(grouping, group) for grouping, group, _ in rows] == list(tables["demo"].index)
+    for grouping, group, cells in rows:
+        demo_positives, demo_auc, demo128_auc, ct_ich_positives, ct_ich_auc = [c.strip() for c in cells.split("|")]
+        for study, positives, auc in (("demo", demo_positives, demo_auc), ("demo128", demo_positives, demo128_auc),
+                                      ("ct-ich", ct_ich_positives, ct_ich_auc)):
+            if (grouping, group) not in tables[study].index:
+                assert study == "ct-ich" and auc == "-", (study, group, auc)
+                continue
+            expected = tables[study].loc[(grouping, group)]
+            assert positives == str(int(expected["positives"])), (study, group, positives)
+            assert auc == f"{expected['auc_vs_negatives']:.3f}", (study, group, auc)
+
 def test_ci_runs_the_readme_test_command():
     """.ci/run calls exactly the test command the README gives a new user."""
     readme = (ROOT / "README.md").read_text()

@@ -404,6 +404,15 @@ def _say(message: str, started: float) -> None:
     elapsed = time.time() - started
     print(f"[ich-reproduce {int(elapsed // 60):3d}m{int(elapsed % 60):02d}s] {message}", flush=True)
 
+def _failure(what: str, exc: BaseException, notebook: Path, since: float) -> ICHStudyError:
+    """The chain's error for a step that failed: what, the error, and the notebook that shows it (written
+    since `since`): `*.failed.ipynb` where the notebook failed, the finished one where a check after it
+    failed, none where the step failed before its notebook ran."""
+    kept = [path for path in (notebook.with_name(notebook.stem + ".failed.ipynb"), notebook)
+            if path.exists() and path.stat().st_mtime >= since - 1]    # not one left by an earlier run
+    where = f"its notebook is kept: {kept[0]}" if kept else "it failed before its notebook ran"
+    return ICHStudyError(f"{what} failed: {type(exc).__name__}: {exc}\n{where}")
+
 def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
               study: str | None = None, force: bool = False, runs_dir: str | Path | None = None,
               reports_dir: str | Path | None = None, data_root: str | Path | None = None,
@@ -445,9 +454,7 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
                 run_dir, trained = run_experiment(experiment, profile, study, data_dir, runs_dir, notebooks_dir,
                                                   fold, force, threads, say=lambda line: _say(line, started))
             except Exception as exc:
-                failed = notebooks_dir / f"{name}.failed.ipynb"
-                raise ICHStudyError(f"experiment {name} failed: {type(exc).__name__}: {exc}\n"
-                                    f"its notebook is kept: {failed}") from exc
+                raise _failure(f"experiment {name}", exc, notebooks_dir / f"{name}.ipynb", step) from exc
             if trained: timings[name] = time.time() - step
             else:                             # finished before with these settings: no time to report
                 reused.append(name)
@@ -457,13 +464,20 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     _say("evaluating all experiments on the test data and writing the report", started)
     step = time.time()
     evaluate = profile["evaluate"]
-    with tempfile.TemporaryDirectory(prefix="ich-evaluate-") as folder:
-        progress_file = Path(folder) / "progress.json"
-        with reporting_progress(lambda: step_progress(progress_file), "evaluate", lambda line: _say(line, started)):
-            _run_notebook(root / "nbs" / "evaluate.ipynb", notebooks_dir / "evaluate.ipynb",
-                          {"study": study, "data_dir": str(data_dir.resolve()), "runs": run_dirs,
-                           "report_dir": str(report_dir.resolve()), "progress_file": str(progress_file),
-                           **evaluate}, cwd=root)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ich-evaluate-") as folder:
+            progress_file = Path(folder) / "progress.json"
+            with reporting_progress(lambda: step_progress(progress_file), "evaluate", lambda line: _say(line, started)):
+                _run_notebook(root / "nbs" / "evaluate.ipynb", notebooks_dir / "evaluate.ipynb",
+                              {"study": study, "data_dir": str(data_dir.resolve()), "runs": run_dirs,
+                               "report_dir": str(report_dir.resolve()), "progress_file": str(progress_file),
+                               **evaluate}, cwd=root)
+    except Exception as exc:
+        raise _failure("the evaluation", exc, notebooks_dir / "evaluate.ipynb", step) from exc
+    report = report_dir / "report.md"
+    if not report.exists() or report.stat().st_mtime < step - 1:     # none, or one of an earlier run
+        raise _failure("the evaluation", ICHStudyError(f"evaluate.ipynb finished but wrote no {report}"),
+                       notebooks_dir / "evaluate.ipynb", step)
     timings["evaluate"] = time.time() - step
     timings["total"] = time.time() - started
     command = " ".join(["ich-reproduce", "--profile", str(profile_name),

@@ -91,7 +91,9 @@ class TrainConfig:
         if config.stage == "cnn" and config.max_filter in ("2x2x2", "1x1x2"):
             raise ConfigError(f"stage cnn trains on single slices: max_filter must be '2x2' or 'none', not {config.max_filter!r}")
         if config.stem_stride not in (1, 2): raise ConfigError(f"stem_stride must be 1 or 2, not {config.stem_stride}")
-        for name in ("n_samples", "eval_interval", "batch_slices", "base_width", "hidden_size"):
+        if not config.lr > 0:                 # a negative or NaN lr would fail (or train backwards) only once the stage runs
+            raise ConfigError(f"lr must be above 0 (0 or none: the stage's default), not {self.lr}")
+        for name in ("n_samples", "eval_interval", "batch_slices", "base_width", "hidden_size", "n_val_slices"):
             if int(getattr(config, name)) < 1: raise ConfigError(f"{name} must be at least 1, not {getattr(config, name)}")
         if config.lstm_layers not in (1, 2, 3): raise ConfigError(f"lstm_layers must be 1, 2 or 3, not {config.lstm_layers}")
         if not config.experiment or "/" in config.experiment: raise ConfigError(f"experiment name {config.experiment!r} is not a folder name")

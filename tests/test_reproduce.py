@@ -139,6 +139,38 @@ def test_another_training_seed_and_the_spread_over_seeds(smoke, tmp_path, capfd)
     assert "seed 1: e2e2 was scored on other test scans than seed 0's" in result.stderr, result.stderr
     assert not (tmp_path / "none").exists()
 
+def test_a_failed_experiment_stops_the_chain_and_keeps_its_notebook(smoke, tmp_path):
+    """An experiment whose notebook fails (here lstm1, whose upstream slice CNN was never trained) stops the chain
+    at once: the error names the experiment and the kept `*.failed.ipynb`, which shows the error; nothing after it
+    runs, and no report, `reproduce.json` or `finished.json` is written."""
+    from ich_study.reproduce import PAPER_EXPERIMENTS
+    work, _ = smoke
+    chosen = tuple(e for e in PAPER_EXPERIMENTS if e.name in ("lstm1", "e2e1"))
+    with pytest.raises(ICHStudyError) as error:
+        reproduce("smoke", study="broken", runs_dir=tmp_path / "runs", reports_dir=tmp_path / "reports",
+                  data_root=work / "data", experiments=chosen)        # the smoke cohort, reused
+    notebooks = tmp_path / "reports" / "broken" / "notebooks"
+    failed = notebooks / "lstm1.failed.ipynb"
+    assert str(error.value).startswith("experiment lstm1 failed: PapermillExecutionError")
+    assert str(error.value).endswith(f"its notebook is kept: {failed}")
+    assert "cnn/best.pt" in failed.read_text()                  # the traceback names the missing checkpoint
+    assert [path.name for path in notebooks.iterdir()] == ["lstm1.failed.ipynb"]   # no e2e1, no evaluation
+    assert not (tmp_path / "reports" / "broken" / "reproduce.json").exists()
+    assert not (tmp_path / "runs" / "broken" / "lstm1" / "finished.json").exists()
+
+def test_an_evaluation_that_writes_no_report_stops_the_chain(smoke, tmp_path):
+    """A chain whose evaluation writes no report (here nothing was trained, and the notebook only says so) ends with
+    an error naming the notebook, which shows why, instead of "done" and a reproduce.json."""
+    work, _ = smoke
+    with pytest.raises(ICHStudyError) as error:
+        reproduce("smoke", study="empty", runs_dir=tmp_path / "runs", reports_dir=tmp_path / "reports",
+                  data_root=work / "data", experiments=())
+    notebook = tmp_path / "reports" / "empty" / "notebooks" / "evaluate.ipynb"
+    assert str(error.value).startswith("the evaluation failed: ICHStudyError: evaluate.ipynb finished but wrote no ")
+    assert str(error.value).endswith(f"its notebook is kept: {notebook}")
+    assert "Nothing to evaluate" in notebook.read_text()
+    assert not (tmp_path / "reports" / "empty" / "reproduce.json").exists()
+
 def _predict(*arguments):
     result = subprocess.run([str(BIN / "ich-predict"), *map(str, arguments)], capture_output=True,
                             text=True, encoding="utf-8", timeout=300)

@@ -584,7 +584,7 @@ def predict_cli(argv: list[str] | None = None) -> None:
     if args.manifest:
         manifest_path = Path(args.manifest)
         try: manifest = pd.read_csv(manifest_path)
-        except (OSError, pd.errors.ParserError) as exc:
+        except (OSError, ValueError) as exc:        # pandas' ParserError and EmptyDataError, undecodable bytes
             parser.error(f"--manifest {manifest_path}: cannot read ({exc})")
         if "image" not in manifest.columns: parser.error(f"--manifest {manifest_path}: no 'image' column")
         scans += [str(p if Path(p).is_absolute() else manifest_path.parent / p) for p in manifest["image"]]

@@ -193,6 +193,30 @@ def test_predict_nifti_and_a_bad_scan(smoke, tmp_path):
     assert "broken.nii.gz" in bad["error"]
 
 
+def test_predict_a_manifest_of_scans(smoke, tmp_path):
+    """--manifest: the scans of a CSV's `image` column, relative paths read from the CSV's folder, each classified;
+    a listed scan that is missing gets its error line and a non-zero exit; an unreadable manifest stops at once."""
+    import shutil
+    work, _ = smoke
+    model = work / "runs" / "smoke" / "e2e2" / "best.pt"
+    cohort = work / "data" / "smoke-cohort"
+    images = pd.read_csv(cohort / "manifest.csv")["image"]
+    (tmp_path / "scans").mkdir()
+    shutil.copy(cohort / images.iloc[0], tmp_path / "scans" / "first.nii.gz")
+    listing = tmp_path / "listing.csv"
+    pd.DataFrame({"image": ["scans/first.nii.gz", str(cohort / images.iloc[1]), "scans/missing.nii.gz"],
+                  "note": ["relative", "absolute", "missing"]}).to_csv(listing, index=False)
+    code, lines, _ = _predict("--model", model, "--manifest", listing)
+    assert code == 1, "a missing scan must make the exit status non-zero"
+    first, second, missing = lines
+    assert first["path"] == str(tmp_path / "scans" / "first.nii.gz") and 0.0 <= first["probability"] <= 1.0
+    assert second["path"] == str(cohort / images.iloc[1]) and 0.0 <= second["probability"] <= 1.0
+    assert "missing.nii.gz" in missing["error"] and "probability" not in missing
+    for name, text, expected in (("empty.csv", "", "cannot read"), ("other.csv", "path\nx.nii.gz\n", "no 'image' column")):
+        (tmp_path / name).write_text(text)
+        code, lines, stderr = _predict("--model", model, "--manifest", tmp_path / name)
+        assert code == 2 and not lines and f"{name}: {expected}" in stderr, stderr
+
 def test_predict_dicom_series(smoke, tmp_path):
     """A DICOM series written here (shuffled file names, rescale intercept) is classified."""
     work, _ = smoke

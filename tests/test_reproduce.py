@@ -171,9 +171,9 @@ def test_an_evaluation_that_writes_no_report_stops_the_chain(smoke, tmp_path):
     assert "Nothing to evaluate" in notebook.read_text()
     assert not (tmp_path / "reports" / "empty" / "reproduce.json").exists()
 
-def _predict(*arguments):
+def _predict(*arguments, cwd=None):
     result = subprocess.run([str(BIN / "ich-predict"), *map(str, arguments)], capture_output=True,
-                            text=True, encoding="utf-8", timeout=300)
+                            text=True, encoding="utf-8", timeout=300, cwd=cwd)
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     return result.returncode, lines, result.stderr
 
@@ -192,6 +192,22 @@ def test_predict_nifti_and_a_bad_scan(smoke, tmp_path):
     assert len(good["slice_scores"]) > 0 and good["seconds"] > 0
     assert "broken.nii.gz" in bad["error"]
 
+
+def test_the_checkpoint_alone_is_enough_to_predict(smoke, tmp_path):
+    """best.pt copied alone into an empty folder, away from its run folder, dataset and repository (another working
+    directory), classifies a scan exactly as it does in place: architecture, preprocessing, windows and the
+    operating point all travel inside it."""
+    import shutil
+    work, _ = smoke
+    model = work / "runs" / "smoke" / "e2e2" / "best.pt"
+    scan = work / "data" / "smoke-cohort" / pd.read_csv(work / "data" / "smoke-cohort" / "manifest.csv")["image"].iloc[2]
+    alone = tmp_path / "elsewhere" / "model.pt"
+    alone.parent.mkdir()
+    shutil.copy(model, alone)
+    (_, [in_place], _), (code, [travelled], _) = _predict("--model", model, scan), _predict("--model", alone, scan, cwd=tmp_path)
+    assert code == 0 and sorted(path.name for path in alone.parent.iterdir()) == ["model.pt"]
+    for key in ("probability", "decision", "threshold", "slice_scores", "top_slices"):
+        assert travelled[key] == in_place[key], key
 
 def test_predict_a_manifest_of_scans(smoke, tmp_path):
     """--manifest: the scans of a CSV's `image` column, relative paths read from the CSV's folder, each classified;

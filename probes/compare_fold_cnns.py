@@ -53,35 +53,27 @@ def out_of_fold_slice_probabilities(data_dir: Path, runs_dir: Path) -> tuple[pd.
     return pd.DataFrame(slices), pd.DataFrame(scans)
 
 
-def against_report(scans: pd.DataFrame, report_dir: Path) -> list[str]:
-    """One line per summary (max, p95): the scan AUC with its DeLong 95% interval, the report's own
-    CNN baseline on the same test scans and DeLong's paired p-value."""
-    lines = []
-    for summary, experiment in (("max", "cnn-max"), ("p95", "cnn-p95")):
-        report = pd.read_csv(report_dir / "predictions" / f"{experiment}.csv").query("split == 'test'")
-        paired = scans.merge(report[["case_id", "label", "probability"]], on="case_id", suffixes=("", "_report"))
-        if len(paired) != len(scans) or not (paired["label"] == paired["label_report"]).all():
-            raise ValueError(f"{report_dir}: its {experiment} test scans or labels are not the {len(scans)} scored here")
-        low, auc, high = auc_confidence_interval(paired["label"], paired[summary])
-        report_auc = roc_auc(paired["label"], paired["probability"])
-        _, p = delong_paired_test(paired["label"], paired[summary], paired["probability"])
-        lines.append(f"  {summary}: {auc:.3f} [{low:.3f}-{high:.3f}] against {report_dir}'s {experiment} "
-                     f"{report_auc:.3f} on the same {len(paired)} scans (DeLong paired p = {p:.3g})")
-    return lines
+def report_scores(report_dir: Path) -> pd.DataFrame:
+    """A report's own CNN baselines on its test scans: case_id, label, max (cnn-max), p95 (cnn-p95)."""
+    tables = [pd.read_csv(report_dir / "predictions" / f"cnn-{summary}.csv").query("split == 'test'")
+              [["case_id", "label", "probability"]].rename(columns={"probability": summary}) for summary in ("max", "p95")]
+    return tables[0].merge(tables[1], on=["case_id", "label"])
 
 
-def against_runs(scans: pd.DataFrame, reference: pd.DataFrame, reference_name: str) -> list[str]:
-    """One line per summary (max, p95): DeLong's paired test of `scans` against another runs folder's
-    out-of-fold scan scores (`reference`) on the same scans."""
-    paired = scans.merge(reference, on=["case_id", "label"], suffixes=("", "_reference"))
-    if len(paired) != len(scans) or len(paired) != len(reference):
-        raise ValueError(f"{reference_name}: its out-of-fold scans are not the {len(scans)} scored here")
+def paired_against(scans: pd.DataFrame, reference: pd.DataFrame, reference_prefix: str) -> list[str]:
+    """One line per summary (max, p95): the scan AUC of `scans` with its DeLong 95% interval, the AUC of
+    `reference` (case_id, label, max, p95: a report's baselines or another runs folder's scores, named in the
+    line as `reference_prefix` + summary) on the same scans, and DeLong's paired p-value."""
+    paired = scans.merge(reference, on="case_id", suffixes=("", "_reference"))
+    if len(paired) != len(scans) or len(paired) != len(reference) or not (paired["label"] == paired["label_reference"]).all():
+        raise ValueError(f"{reference_prefix}: its scans or labels are not the {len(scans)} scored here")
     lines = []
     for summary in ("max", "p95"):
+        low, auc, high = auc_confidence_interval(paired["label"], paired[summary])
+        reference_auc = roc_auc(paired["label"], paired[f"{summary}_reference"])
         _, p = delong_paired_test(paired["label"], paired[summary], paired[f"{summary}_reference"])
-        lines.append(f"  {summary}: {roc_auc(paired['label'], paired[summary]):.3f} against {reference_name}'s "
-                     f"{roc_auc(paired['label'], paired[f'{summary}_reference']):.3f} on the same {len(paired)} scans "
-                     f"(DeLong paired p = {p:.3g})")
+        lines.append(f"  {summary}: {auc:.3f} [{low:.3f}-{high:.3f}] against {reference_prefix}{summary} "
+                     f"{reference_auc:.3f} on the same {len(paired)} scans (DeLong paired p = {p:.3g})")
     return lines
 
 
@@ -102,9 +94,10 @@ if __name__ == "__main__":
               f"(per fold {per_fold}, {len(slices)} slices); scan AUC of the maximum "
               f"{roc_auc_score(scans['label'], scans['max']):.3f}, of the 95th percentile "
               f"{roc_auc_score(scans['label'], scans['p95']):.3f} ({len(scans)} scans)")
-        if arguments.against: print("\n".join(against_report(scans, arguments.against)))
+        if arguments.against:
+            print("\n".join(paired_against(scans, report_scores(arguments.against), f"{arguments.against}'s cnn-")))
         if arguments.paired and first is not None:
-            print("\n".join(against_runs(scans, first[["case_id", "label", "max", "p95"]], str(arguments.runs_dirs[0]))))
+            print("\n".join(paired_against(scans, first[["case_id", "label", "max", "p95"]], f"{arguments.runs_dirs[0]}'s ")))
         if first is None: first = scans
         if arguments.save:
             target = write_csv(scans, arguments.save / f"{runs_dir.resolve().name}-scans.csv")

@@ -14,7 +14,9 @@ usage: independent_cohort.py [--against-first | --pairs] [--models M,M,...] COHO
   probe's output, e.g. reports/trials/demo-stem2/independent::0), used when its run folders are gone; its
   scans and labels must be the cohort's
   --models:   the scan models to score, comma-separated (default: lstm1,lstm2,e2e1,e2e2)
-Writes OUT_DIR/predictions-{model}.csv (one probability column per chain) and prints the AUCs."""
+Writes OUT_DIR/predictions-{model}.csv (one probability column per chain) and prints the AUCs; the scans'
+preprocessed copies go to COHORT_DIR/cache, as a training run's go beside its dataset (not into OUT_DIR,
+which is often a trial folder to commit)."""
 import argparse
 from functools import lru_cache
 from pathlib import Path
@@ -75,7 +77,7 @@ if __name__ == "__main__":
         table = pd.DataFrame({"label": labels})
         for index, runs_dir in enumerate(runs_dirs):
             table[f"chain {index}"] = (saved_probabilities(runs_dir, model_name, labels) if SAVED in runs_dir else
-                                       chain_probabilities(cohort_dir, runs_dir, model_name, str(out_dir / "cache")))
+                                       chain_probabilities(cohort_dir, runs_dir, model_name, str(Path(cohort_dir) / "cache")))
         chains = [f"chain {index}" for index in range(len(runs_dirs))]
         if len(chains) > 1 and not (against_first or args.pairs): table["ensemble"] = table[chains].mean(axis=1)
         table.to_csv(out_dir / f"predictions-{model_name}.csv")

@@ -2,6 +2,7 @@
 kinds of scan a user brings: a NIfTI file, a DICOM series folder and a CT-ICH image folder."""
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -75,7 +76,6 @@ def test_rerun_reuses_finished_experiments(smoke):
 def test_the_examples_figure_is_redrawn_from_a_written_report(smoke, tmp_path):
     """redraw_examples writes examples.png again from the report's predictions and the dataset's scans, and
     refuses a dataset that does not hold the report's scans; no table changes."""
-    import shutil
     from ich_study.core import ConfigError
     from ich_study.evaluate import redraw_examples
     _, report_dir = smoke
@@ -197,14 +197,14 @@ def test_the_checkpoint_alone_is_enough_to_predict(smoke, tmp_path):
     """best.pt copied alone into an empty folder, away from its run folder, dataset and repository (another working
     directory), classifies a scan exactly as it does in place: architecture, preprocessing, windows and the
     operating point all travel inside it."""
-    import shutil
     work, _ = smoke
     model = work / "runs" / "smoke" / "e2e2" / "best.pt"
     scan = work / "data" / "smoke-cohort" / pd.read_csv(work / "data" / "smoke-cohort" / "manifest.csv")["image"].iloc[2]
     alone = tmp_path / "elsewhere" / "model.pt"
     alone.parent.mkdir()
     shutil.copy(model, alone)
-    (_, [in_place], _), (code, [travelled], _) = _predict("--model", model, scan), _predict("--model", alone, scan, cwd=tmp_path)
+    _, [in_place], _ = _predict("--model", model, scan)
+    code, [travelled], _ = _predict("--model", alone, scan, cwd=tmp_path)
     assert code == 0 and sorted(path.name for path in alone.parent.iterdir()) == ["model.pt"]
     for key in ("probability", "decision", "threshold", "slice_scores", "top_slices"):
         assert travelled[key] == in_place[key], key
@@ -212,7 +212,6 @@ def test_the_checkpoint_alone_is_enough_to_predict(smoke, tmp_path):
 def test_predict_a_manifest_of_scans(smoke, tmp_path):
     """--manifest: the scans of a CSV's `image` column, relative paths read from the CSV's folder, each classified;
     a listed scan that is missing gets its error line and a non-zero exit; an unreadable manifest stops at once."""
-    import shutil
     work, _ = smoke
     model = work / "runs" / "smoke" / "e2e2" / "best.pt"
     cohort = work / "data" / "smoke-cohort"

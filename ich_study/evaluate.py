@@ -12,7 +12,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Collection, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,15 +25,15 @@ from .stats import (auc_confidence_interval, bootstrap_auc_ci, bootstrap_roc_ban
 
 # %% auto #0
 __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON_PAIRS', 'BASELINES', 'LSTM_EXPERIMENTS',
-           'PRIMARY_EXPERIMENT', 'FIGURE_COLOURS', 'PREDICTION_COLUMNS', 'VOLUME_BINS_ML', 'TIMING_STEPS',
-           'EXAMPLE_CHOICES', 'EXAMPLE_KINDS', 'REPORT_FILES', 'SVM_C_GRID', 'paper_results_table', 'check_predictions',
-           'demo_predictions', 'split_rows', 'results_table', 'comparisons_table', 'apply_operating_point',
-           'operating_point_table', 'subgroups_table', 'timing_table', 'plot_roc_curves', 'ExampleSlice',
-           'pick_examples', 'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset', 'run_parameters',
-           'run_fold', 'normalise_runs', 'check_run_split', 'score_lstm_run', 'linear_svm', 'choose_svm_c',
-           'svm_c_at_grid_edge', 'cross_validated_platt_svm', 'platt_scaled_svm', 'platt_slope', 'cnn_slice_outputs',
-           'padded_feature_rows', 'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study',
-           'redraw_examples']
+           'PRIMARY_EXPERIMENT', 'FIGURE_COLOURS', 'PREDICTION_COLUMNS', 'VOLUME_BINS_ML', 'LOCALISATION_READINGS',
+           'TIMING_STEPS', 'EXAMPLE_CHOICES', 'EXAMPLE_KINDS', 'REPORT_FILES', 'SVM_C_GRID', 'paper_results_table',
+           'check_predictions', 'demo_predictions', 'split_rows', 'results_table', 'comparisons_table',
+           'apply_operating_point', 'operating_point_table', 'subgroups_table', 'model_slice_labels', 'top_slice_hit',
+           'localisation_table', 'timing_table', 'plot_roc_curves', 'ExampleSlice', 'pick_examples', 'plot_examples',
+           'render_report', 'evaluate_predictions', 'read_dataset', 'run_parameters', 'run_fold', 'normalise_runs',
+           'check_run_split', 'score_lstm_run', 'linear_svm', 'choose_svm_c', 'svm_c_at_grid_edge',
+           'cross_validated_platt_svm', 'platt_scaled_svm', 'platt_slope', 'cnn_slice_outputs', 'padded_feature_rows',
+           'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study', 'redraw_examples']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -236,6 +236,58 @@ def subgroups_table(decided: Mapping[str, pd.DataFrame], manifest: pd.DataFrame,
                          "auc_vs_negatives": auc})
     return pd.DataFrame(rows, columns=columns)
 
+# %% ../nbs/08_evaluate.ipynb #aa73107e
+LOCALISATION_READINGS = {"slice_probabilities": "slice head P(ICH)", "slice_influence": "influence on the scan decision"}
+
+def model_slice_labels(scan_labels: Sequence[int], slice_factor: int) -> np.ndarray:
+    """Slice labels (0/1, one per scan slice, in order) at the model's slices: 1 where any of the
+    `slice_factor` scan slices a model slice merges is 1 (the last group may be shorter)."""
+    scan_labels = np.asarray(scan_labels, dtype=int)
+    return np.array([scan_labels[start:start + slice_factor].max() for start in range(0, len(scan_labels), slice_factor)])
+
+def top_slice_hit(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The share of bleed slices among the slices that tie for the highest score (a random pick among them)."""
+    return float(labels[scores == scores.max()].mean())
+
+def localisation_table(slice_scores: pd.DataFrame, slice_labels: pd.DataFrame, n_boot: int = 2000,
+                       level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """How well each experiment's per-slice readings find the bleed slices of positive scans.
+    `slice_scores`: one row per (experiment, case_id) with `stage`, `slice_factor` and the readings of
+    LOCALISATION_READINGS as JSON lists over the model's slices ("" where not computed); `slice_labels`:
+    case_id, slice_index, label per scan slice. A scan counts if its labels have a bleed slice and
+    match the model's slice count. One row per experiment and reading: scans, the mean within-scan
+    ROC AUC (scans with blood in every model slice left out) and its bootstrap interval over scans,
+    the share of scans whose top slice has blood and the share at random. The slice head of a
+    `scratch` model never trained, so it has no row."""
+    columns = ["experiment", "reading", "scans", "scans_with_auc", "within_scan_auc", "low", "high",
+               "top_slice_hit", "top_slice_at_random"]
+    labels_by_case = {case_id: group.sort_values("slice_index").label.to_numpy()
+                      for case_id, group in slice_labels.assign(case_id=slice_labels.case_id.astype(str)).groupby("case_id")}
+    rng = np.random.default_rng(seed)
+    rows = []
+    for experiment, scored in slice_scores.groupby("experiment", sort=False):
+        for column, reading in LOCALISATION_READINGS.items():
+            if column not in scored or (column == "slice_probabilities" and (scored.stage == "scratch").any()): continue
+            aucs, hits, at_random = [], [], []
+            for row in scored.itertuples():
+                values = getattr(row, column)
+                if not isinstance(values, str) or not values or str(row.case_id) not in labels_by_case: continue
+                scores = np.asarray(json.loads(values), dtype=float)
+                labels = model_slice_labels(labels_by_case[str(row.case_id)], int(row.slice_factor))
+                if len(labels) != len(scores) or labels.max() == 0 or np.isnan(scores).any(): continue
+                hits.append(top_slice_hit(labels, scores)); at_random.append(labels.mean())
+                if labels.min() == 0: aucs.append(roc_auc(labels, scores))
+            if not hits: continue
+            aucs = np.asarray(aucs)
+            if len(aucs):
+                means = aucs[rng.integers(0, len(aucs), (n_boot, len(aucs)))].mean(axis=1)
+                low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+            else: low = high = math.nan
+            rows.append({"experiment": experiment, "reading": reading, "scans": len(hits), "scans_with_auc": len(aucs),
+                         "within_scan_auc": aucs.mean() if len(aucs) else math.nan, "low": low, "high": high,
+                         "top_slice_hit": float(np.mean(hits)), "top_slice_at_random": float(np.mean(at_random))})
+    return pd.DataFrame(rows, columns=columns)
+
 # %% ../nbs/08_evaluate.ipynb #d58f3417
 TIMING_STEPS = ("reading_s", "preprocessing_s", "model_s")
 
@@ -372,7 +424,8 @@ def _paper_auc(experiment: str) -> str:
 def render_report(study: str, data_name: str, results: pd.DataFrame, comparisons: pd.DataFrame,
                   operating: pd.DataFrame, timing: pd.DataFrame | None, subgroups: pd.DataFrame | None,
                   figures: Sequence[str], provenance_record: Mapping[str, Any], notes: Sequence[str] = (),
-                  primary: str = PRIMARY_EXPERIMENT, svm_selection: pd.DataFrame | None = None) -> str:
+                  primary: str = PRIMARY_EXPERIMENT, svm_selection: pd.DataFrame | None = None,
+                  localisation: pd.DataFrame | None = None) -> str:
     """The Markdown of report.md, every number formatted from the given tables or PAPER_RESULTS."""
     ours = f"ours: {data_name}"
     n_folds = int(results.n_folds.max()) if len(results) else 0
@@ -441,6 +494,20 @@ def render_report(study: str, data_name: str, results: pd.DataFrame, comparisons
                                      [[r.experiment, r.grouping, r.group, r.positives, r.detected, _ci(r.sensitivity, r.low, r.high),
                                        _f3(r.auc_vs_negatives)] for r in subgroups.itertuples()]))
     else: lines.append("The manifest has no subtypes or lesion volumes for the positive test scans.")
+    lines += ["", "## Where the models look (slice level)", ""]
+    if localisation is not None and len(localisation):
+        lines += ["How well each model's per-slice readings point at the slices with blood, in the positive test "
+                  "scans with slice labels (localisation.csv): the slice head's P(ICH) (trained in stage 1; none for "
+                  "scratch) and each slice's influence, the scan's P(ICH) minus its P(ICH) without that slice. "
+                  "Within-scan ROC AUC: bleed slices against the scan's other slices, mean over scans with a "
+                  "percentile bootstrap interval over scans; top slice: the share of scans whose highest-scored "
+                  "slice has blood, next to that share for a slice drawn at random. The paper names localisation "
+                  "as future work.", ""]
+        lines.append(_markdown_table(["experiment", "reading", f"{ours}: scans", "within-scan ROC AUC [95% CI]",
+                                      "top slice has blood", "at random"],
+                                     [[r.experiment, r.reading, r.scans, _ci(r.within_scan_auc, r.low, r.high),
+                                       _f3(r.top_slice_hit), _f3(r.top_slice_at_random)] for r in localisation.itertuples()]))
+    else: lines.append("Not measured: no positive test scan with slice labels was scored slice by slice.")
     lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]
     lines += ["", "## Provenance", "", "```json", json.dumps(provenance_record, indent=2, default=str), "```", ""]
     return "\n".join(lines)
@@ -448,6 +515,7 @@ def render_report(study: str, data_name: str, results: pd.DataFrame, comparisons
 # %% ../nbs/08_evaluate.ipynb #a56fcd72
 REPORT_FILES = ("report.md", "evaluation.json", "paper_results.csv", "results.csv", "comparisons.csv",
                 "operating_point.csv", "timing.csv", "timing_per_scan.csv", "subgroups.csv", "svm_selection.csv",
+                "localisation.csv",
                 "roc_baselines.png", "roc_lstm.png", "examples.png")
 
 def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], report_dir: str | os.PathLike,
@@ -455,8 +523,10 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
                          target_sensitivity: float = 0.98, seed: int = 0, level: float = 0.95,
                          timings: pd.DataFrame | None = None, load_slice: Callable[[str], np.ndarray] | None = None,
                          primary: str = PRIMARY_EXPERIMENT, notes: Sequence[str] = (),
-                         record: Mapping[str, Any] | None = None, svm_selection: pd.DataFrame | None = None) -> Path:
-    """Write predictions/, results/comparisons/operating_point/timing/subgroups(/svm_selection) CSVs, figures and report.md."""
+                         record: Mapping[str, Any] | None = None, svm_selection: pd.DataFrame | None = None,
+                         localisation: pd.DataFrame | None = None) -> Path:
+    """Write predictions/, results/comparisons/operating_point/timing/subgroups(/svm_selection/localisation) CSVs,
+    figures and report.md."""
     report_dir = Path(report_dir)
     if not predictions: raise ConfigError("nothing to evaluate: no prediction tables given")
     predictions = {name: check_predictions(table, name) for name, table in predictions.items()}
@@ -478,6 +548,7 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
     subgroups = subgroups_table(decided, manifest, level) if manifest is not None else None
     if subgroups is not None: write_csv(subgroups, report_dir / "subgroups.csv")
     if svm_selection is not None: write_csv(svm_selection, report_dir / "svm_selection.csv")
+    if localisation is not None: write_csv(localisation, report_dir / "localisation.csv")
     primary = primary if primary in predictions else list(predictions)[-1]
     primary_point = operating.set_index("experiment").loc[primary]
     figures = []
@@ -496,7 +567,7 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
               "seed": seed, "level": level, "primary": primary}, **(record or {}), "provenance": provenance()}
     write_json(record, report_dir / "evaluation.json")
     text = render_report(study, data_name, results, comparisons, operating, timing, subgroups, figures, record,
-                         notes, primary, svm_selection)
+                         notes, primary, svm_selection, localisation)
     with atomic_write(report_dir / "report.md") as temporary: temporary.write_text(text)
     return report_dir / "report.md"
 
@@ -566,13 +637,19 @@ def _volume_tensor(image: str, config, cache_dir, device):
     array = load_preprocessed(image, config, cache_dir)
     return torch.from_numpy(np.ascontiguousarray(array))[None].to(device)   # (1, N, C, H, W)
 
-def score_lstm_run(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str) -> pd.DataFrame:
-    """Scan probabilities of a CNN+BiLSTM run's best.pt on the given manifest rows."""
+def score_lstm_run(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str,
+                   influence_cases: Collection[str] = ()) -> pd.DataFrame:
+    """Scan probabilities of a CNN+BiLSTM run's best.pt on the given manifest rows (case_id, label, split,
+    probability), with each scan's slice-head probabilities and, for the case_ids in `influence_cases`, its
+    slice influence (JSON lists over the model's slices, `predict_scans`), and the run's `stage` and
+    `slice_factor` (scan slices per model slice), as `localisation_table` reads them."""
     from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans
     checkpoint = load_checkpoint(Path(run_dir) / "best.pt")
     model = model_from_checkpoint(checkpoint).to(device).eval()
-    scored = predict_scans(model, rows, _preprocess_config(checkpoint), cache_dir, device, progress=False)
-    scored = scored[["case_id", "probability"]].assign(case_id=lambda t: t.case_id.astype(str))
+    config = _preprocess_config(checkpoint)
+    scored = predict_scans(model, rows, config, cache_dir, device, progress=False, influence_cases=set(influence_cases))
+    scored = scored.drop(columns="label").assign(case_id=lambda t: t.case_id.astype(str), stage=checkpoint["stage"],
+                                                 slice_factor=config.slice_factor)
     return rows[["case_id", "label", "split"]].merge(scored, on="case_id", how="left")
 
 SVM_C_GRID: tuple[float, ...] = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)   # the paper gives no C
@@ -779,6 +856,10 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
     tables: dict[str, list[pd.DataFrame]] = {}
     notes: list[str] = []
     svm_selection: list[pd.DataFrame] = []
+    from ich_study.datasets import read_slice_labels
+    slice_labels = read_slice_labels(data_dir)
+    labelled = set() if slice_labels is None else set(slice_labels.case_id.astype(str))
+    slice_scores: list[pd.DataFrame] = []     # per-slice readings of the positive test scans, for localisation_table
     def add(name, table, fold): tables.setdefault(name, []).append(table.assign(fold=fold))
     n_runs, scored = sum(len(folders) for folders in runs.values()), 0
     for experiment, folders in runs.items():
@@ -795,7 +876,10 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
                     add(name, table, fold)
                 svm_selection[-1] = svm_selection[-1].assign(fold=fold)
             else:
-                add(experiment, score_lstm_run(run_dir, rows[rows.split.isin(["val", "test"])], cache_dir, device), fold)
+                localised = set(rows.case_id[(rows.split == "test") & (rows.label == 1)].astype(str)) & labelled
+                scored_run = score_lstm_run(run_dir, rows[rows.split.isin(["val", "test"])], cache_dir, device, localised)
+                add(experiment, scored_run[["case_id", "label", "split", "probability"]], fold)
+                slice_scores.append(scored_run[scored_run.case_id.isin(localised)].assign(experiment=experiment))
     predictions = {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()}
     timings = None
     scan_models = [e for e in runs if e != "cnn"]
@@ -809,10 +893,15 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
               "runs": {e: [str(f) for f in folders] for e, folders in runs.items()}}
     if any(len(f) > 1 for f in runs.values()):
         notes.append("Cross-validation: out-of-fold test predictions of all folds are pooled (see predictions/*.csv, column fold).")
+    localisation = None
+    if slice_labels is not None and any(len(part) for part in slice_scores):
+        step("where the models look: slice readings against the slice labels")
+        localisation = localisation_table(pd.concat(slice_scores, ignore_index=True), slice_labels, n_boot, level, seed)
     step(f"bootstrap intervals ({n_boot} resamples), DeLong tests, figures and the report")
     return evaluate_predictions(study, predictions, report_dir, data_name, manifest, n_boot, target_sensitivity,
                                 seed, level, timings, example_slice_loader(manifest, data_dir), notes=notes, record=record,
-                                svm_selection=pd.concat(svm_selection, ignore_index=True) if svm_selection else None)
+                                svm_selection=pd.concat(svm_selection, ignore_index=True) if svm_selection else None,
+                                localisation=localisation)
 
 # %% ../nbs/08_evaluate.ipynb #6976a2aa
 def redraw_examples(report_dir: str | os.PathLike, data_dir: str | os.PathLike) -> Path:

@@ -238,3 +238,21 @@ class ICHNet(nn.Module):
             scan = self.head(image_vector).softmax(-1)[:, 1]
             slices = self.cnn.slice_head(features).softmax(-1)[..., 1]
         return scan, slices
+
+    def slice_influence(self, features: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+        """How much each slice drives the scan's decision: P(ICH) of the scan minus P(ICH) of the same
+        sequence with that slice left out, from one scan's slice features (1, N, 512) -> (N,) (no
+        gradients). Positive: the slice pushes toward ICH. The CNN reads each slice alone, so leaving a
+        slice's vector out is leaving the slice out of the volume. NaN for a scan of one slice. The N
+        shortened sequences go through the BiLSTM `chunk` at a time (N^2 steps in all)."""
+        if features.dim() != 3 or features.shape[0] != 1:
+            raise ValueError(f"features must be one scan's (1, N, 512), got {tuple(features.shape)}")
+        n_slices = features.shape[1]
+        if n_slices == 1: return torch.full((1,), float("nan"))
+        with torch.no_grad():
+            whole = self.head(self.lstm(features)[1]).softmax(-1)[0, 1]
+            index = torch.arange(n_slices, device=features.device)
+            kept = torch.stack([index[index != left_out] for left_out in range(n_slices)])   # (N, N - 1)
+            without = torch.cat([self.head(self.lstm(features[0, rows])[1]).softmax(-1)[:, 1]
+                                 for rows in kept.split(chunk)])
+        return whole - without

@@ -12,7 +12,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -307,11 +307,14 @@ def kind_checked_reader(reader: Callable, expected: dict[str, Any], dataset: str
 def predict_scans(model: ICHNet, manifest_rows: pd.DataFrame, preprocess_config: PreprocessConfig,
                   cache_dir: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                   progress: bool = True, reader: Callable | None = None,
-                  feature_cache: dict[str, torch.Tensor] | None = None) -> pd.DataFrame:
+                  feature_cache: dict[str, torch.Tensor] | None = None,
+                  influence_cases: Collection[str] = ()) -> pd.DataFrame:
     """P(ICH) per scan: DataFrame(case_id, label, probability, slice_probabilities (JSON list)).
     `manifest_rows` needs columns image (absolute, as `read_manifest` gives) and case_id, label.
     `feature_cache`, a dict the caller keeps between calls, holds each scan's CNN slice features so
-    that the next call runs only the BiLSTM and the heads: only for a model whose CNN is frozen."""
+    that the next call runs only the BiLSTM and the heads: only for a model whose CNN is frozen.
+    With `influence_cases`, a column slice_influence holds `ICHNet.slice_influence` (JSON list) for
+    those case_ids and "" for the others."""
     device = torch.device(device)
     model.eval()
     if feature_cache is not None and not model.cnn_frozen:
@@ -325,10 +328,14 @@ def predict_scans(model: ICHNet, manifest_rows: pd.DataFrame, preprocess_config:
             with torch.no_grad(): features = model.slice_features(volume)
             if feature_cache is not None: feature_cache[str(row.image)] = features
         scan_probability, slice_probabilities = model.predict_from_features(features)
-        rows.append({"case_id": str(getattr(row, "case_id", "")), "label": int(getattr(row, "label", -1)),
+        case_id = str(getattr(row, "case_id", ""))
+        rows.append({"case_id": case_id, "label": int(getattr(row, "label", -1)),
                      "probability": float(scan_probability[0]),
                      "slice_probabilities": json.dumps([round(float(p), 6) for p in slice_probabilities[0]])})
-    return pd.DataFrame(rows, columns=["case_id", "label", "probability", "slice_probabilities"])
+        if case_id in influence_cases:
+            rows[-1]["slice_influence"] = json.dumps([round(float(d), 6) for d in model.slice_influence(features)])
+    columns = ["case_id", "label", "probability", "slice_probabilities"] + (["slice_influence"] if influence_cases else [])
+    return pd.DataFrame(rows, columns=columns).fillna({"slice_influence": ""})
 
 def predict_slices(model: ICHNet, dataset, indices: Sequence[int], device: torch.device,
                    batch_size: int = 25, progress: bool = True) -> pd.DataFrame:

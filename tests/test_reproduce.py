@@ -32,7 +32,7 @@ def smoke(tmp_path_factory):
 def test_chain_writes_every_report_file(smoke):
     work, report_dir = smoke
     for name in ["results.csv", "comparisons.csv", "operating_point.csv", "timing.csv",
-                 "report.md", "roc_baselines.png", "roc_lstm.png", "reproduce.json"]:
+                 "report.md", "roc_baselines.png", "roc_lstm.png", "reproduce.json", "localisation.csv"]:
         assert (report_dir / name).is_file(), f"missing {name}"
     for experiment in ["cnn", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2", "evaluate"]:
         assert (report_dir / "notebooks" / f"{experiment}.ipynb").is_file()
@@ -41,6 +41,14 @@ def test_chain_writes_every_report_file(smoke):
     assert results["auc"].between(0, 1).all()
     timings = json.loads((report_dir / "reproduce.json").read_text())["seconds"]
     assert timings["total"] > 0 and "e2e2" in timings
+    located = pd.read_csv(report_dir / "localisation.csv")
+    readings = set(zip(located.experiment, located.reading))
+    for experiment in ["lstm1", "lstm2", "e2e1", "e2e2"]:
+        assert {(experiment, "slice head P(ICH)"), (experiment, "influence on the scan decision")} <= readings
+    assert ("scratch2", "influence on the scan decision") in readings and ("scratch2", "slice head P(ICH)") not in readings
+    test_positives = results.set_index("experiment").positives["e2e2"]
+    assert (located.scans > 0).all() and (located.scans <= test_positives).all()
+    assert located.top_slice_at_random.between(0, 1).all() and "## Where the models look" in (report_dir / "report.md").read_text()
 
 
 def test_every_number_in_the_report_comes_from_a_csv(smoke):
@@ -189,9 +197,30 @@ def test_predict_nifti_and_a_bad_scan(smoke, tmp_path):
     assert code != 0, "a bad scan must make the exit status non-zero"
     good, bad = lines
     assert 0.0 <= good["probability"] <= 1.0 and good["decision"] in ("ICH", "no ICH")
-    assert len(good["slice_scores"]) > 0 and good["seconds"] > 0
-    assert "broken.nii.gz" in bad["error"]
+    assert good["seconds"] > 0 and "broken.nii.gz" in bad["error"]
+    # two readings for each of the scan's slices; the smoke models merge slice pairs (2x2x2), which share a value
+    n_slices = sitk.ReadImage(str(scan)).GetDepth()
+    assert good["slices_per_score"] == 2 and "note" not in good
+    for values, top in ((good["slice_scores"], good["top_slices"]), (good["slice_influence"], good["top_influence_slices"])):
+        assert len(values) == n_slices and values[0::2][:n_slices // 2] == values[1::2][:n_slices // 2]
+        assert values[top[0]] == max(values) and len(top) == 5
 
+
+def test_predict_says_what_a_stage_1_or_scratch_checkpoint_cannot_give(smoke):
+    """The slice CNN of stage 1 has no trained BiLSTM: slice scores, but no scan probability or decision (it printed
+    the untrained head's output before); `scratch2` never trained its slice head: no slice scores, only influence."""
+    work, _ = smoke
+    scan = work / "data" / "smoke-cohort" / pd.read_csv(work / "data" / "smoke-cohort" / "manifest.csv")["image"].iloc[0]
+    code, [slice_cnn], stderr = _predict("--model", work / "runs" / "smoke" / "cnn" / "best.pt", scan)
+    assert code == 0, stderr
+    assert slice_cnn["probability"] is None and slice_cnn["decision"] is None and slice_cnn["slice_influence"] is None
+    assert len(slice_cnn["slice_scores"]) == sitk.ReadImage(str(scan)).GetDepth() and "no scan probability" in slice_cnn["note"]
+    code, [scratch], stderr = _predict("--model", work / "runs" / "smoke" / "scratch2" / "best.pt", scan)
+    assert code == 0, stderr
+    assert 0 <= scratch["probability"] <= 1 and scratch["slice_scores"] is None and scratch["top_slices"] is None
+    assert len(scratch["slice_influence"]) == len(slice_cnn["slice_scores"]) and "no slice scores" in scratch["note"]
+    code, [quick], _ = _predict("--model", work / "runs" / "smoke" / "scratch2" / "best.pt", "--no-influence", scan)
+    assert quick["slice_influence"] is None and quick["probability"] == scratch["probability"]
 
 def test_the_checkpoint_alone_is_enough_to_predict(smoke, tmp_path):
     """best.pt copied alone into an empty folder, away from its run folder, dataset and repository (another working
@@ -206,7 +235,7 @@ def test_the_checkpoint_alone_is_enough_to_predict(smoke, tmp_path):
     _, [in_place], _ = _predict("--model", model, scan)
     code, [travelled], _ = _predict("--model", alone, scan, cwd=tmp_path)
     assert code == 0 and sorted(path.name for path in alone.parent.iterdir()) == ["model.pt"]
-    for key in ("probability", "decision", "threshold", "slice_scores", "top_slices"):
+    for key in ("probability", "decision", "threshold", "slice_scores", "top_slices", "slice_influence"):
         assert travelled[key] == in_place[key], key
 
 def test_predict_a_manifest_of_scans(smoke, tmp_path):
@@ -259,7 +288,7 @@ def test_predict_dicom_series(smoke, tmp_path):
     code, lines, stderr = _predict("--model", model, series, nifti)
     assert code == 0, stderr + str(lines)
     from_dicom, from_nifti = lines
-    assert len(from_dicom["slice_scores"]) == -(-array.shape[0] // 2)     # the 2x2x2 max filter
+    assert len(from_dicom["slice_scores"]) == array.shape[0] and from_dicom["slices_per_score"] == 2   # the 2x2x2 filter
     # the same voxels, HU and orientation whichever way they were stored
     assert from_dicom["probability"] == pytest.approx(from_nifti["probability"], abs=1e-3)
     assert from_dicom["slice_scores"] == pytest.approx(from_nifti["slice_scores"], abs=1e-3)

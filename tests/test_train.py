@@ -247,6 +247,13 @@ def test_predict_scans(cohort, tmp_path):
     assert list(predictions.columns) == ["case_id", "label", "probability", "slice_probabilities"]
     assert predictions["probability"].between(0, 1).all()
     assert [len(json.loads(s)) for s in predictions["slice_probabilities"]] == [8, 8, 8]   # 16 slices, 2x2x2
+    second = str(manifest.case_id.iloc[1])
+    with_influence = predict_scans(model, manifest, config, tmp_path / "cache", "cpu", progress=False,
+                                   influence_cases={second})
+    pd.testing.assert_frame_equal(with_influence.drop(columns="slice_influence"), predictions)
+    assert with_influence.slice_influence.tolist()[0::2] == ["", ""]      # only for the case asked
+    influence = json.loads(with_influence.slice_influence.iloc[1])
+    assert len(influence) == 8 and any(value != 0 for value in influence)
 
 
 def test_a_reader_of_ones_own_is_checked_scan_by_scan(cohort, tmp_path):

@@ -426,6 +426,10 @@ def _p(value: float) -> str:
 def _ci(value: float, low: float, high: float) -> str:
     return f"{_f3(value)} [{_f3(low)}-{_f3(high)}]"
 
+def _signed_ci(value: float, low: float, high: float) -> str:
+    """A difference with its interval, signed, so that a negative bound cannot read as a dash."""
+    return "-" if math.isnan(value) else f"{value:+.3f} [{low:+.3f} to {high:+.3f}]"
+
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
@@ -523,7 +527,7 @@ def render_report(study: str, data_name: str, results: pd.DataFrame, comparisons
                                       "middle of the scan", "difference [95% CI]", "top slice has blood",
                                       "middle slice has blood", "at random"],
                                      [[r.experiment, r.reading, r.scans, _ci(r.within_scan_auc, r.low, r.high),
-                                       _f3(r.middle_auc), _ci(r.difference, r.difference_low, r.difference_high),
+                                       _f3(r.middle_auc), _signed_ci(r.difference, r.difference_low, r.difference_high),
                                        _f3(r.top_slice_hit), _f3(r.top_slice_middle), _f3(r.top_slice_at_random)]
                                       for r in localisation.itertuples()]))
     else: lines.append("Not measured: no positive test scan with slice labels was scored slice by slice.")

@@ -267,11 +267,13 @@ def localisation_table(slice_scores: pd.DataFrame, slice_labels: pd.DataFrame, n
     slice and match the model's slice count. One row per experiment and reading: scans; the mean
     within-scan ROC AUC (scans with blood in every model slice left out), that of `middle_of_scan` on the
     same scans and the paired difference, each mean with a percentile bootstrap interval over scans; the
-    share of scans whose top slice has blood, for the reading, for the middle and at random. The slice head
+    share of scans whose top slice has blood, for the reading and for the middle, their paired difference
+    with its interval, and the share at random. The slice head
     of a `scratch` model never trained, so it has no row."""
     columns = ["experiment", "reading", "scans", "scans_with_auc", "within_scan_auc", "low", "high",
                "middle_auc", "difference", "difference_low", "difference_high",
-               "top_slice_hit", "top_slice_middle", "top_slice_at_random"]
+               "top_slice_hit", "top_slice_middle", "top_difference", "top_difference_low", "top_difference_high",
+               "top_slice_at_random"]
     labels_by_case = {case_id: group.sort_values("slice_index").label.to_numpy()
                       for case_id, group in slice_labels.assign(case_id=slice_labels.case_id.astype(str)).groupby("case_id")}
     rows = []
@@ -294,11 +296,15 @@ def localisation_table(slice_scores: pd.DataFrame, slice_labels: pd.DataFrame, n
             draws = np.random.default_rng(seed).integers(0, max(len(aucs), 1), (n_boot, len(aucs)))   # the same for both
             auc, low, high = _mean_with_interval(aucs, draws, level)
             difference, difference_low, difference_high = _mean_with_interval(aucs - middle_aucs, draws, level)
+            hits, middle_hits = np.asarray(hits), np.asarray(middle_hits)
+            scan_draws = np.random.default_rng(seed).integers(0, len(hits), (n_boot, len(hits)))
+            top_difference, top_low, top_high = _mean_with_interval(hits - middle_hits, scan_draws, level)
             rows.append({"experiment": experiment, "reading": reading, "scans": len(hits), "scans_with_auc": len(aucs),
                          "within_scan_auc": auc, "low": low, "high": high,
                          "middle_auc": float(middle_aucs.mean()) if len(aucs) else math.nan, "difference": difference,
                          "difference_low": difference_low, "difference_high": difference_high,
-                         "top_slice_hit": float(np.mean(hits)), "top_slice_middle": float(np.mean(middle_hits)),
+                         "top_slice_hit": float(hits.mean()), "top_slice_middle": float(middle_hits.mean()),
+                         "top_difference": top_difference, "top_difference_low": top_low, "top_difference_high": top_high,
                          "top_slice_at_random": float(np.mean(at_random))})
     return pd.DataFrame(rows, columns=columns)
 
@@ -428,7 +434,7 @@ def _ci(value: float, low: float, high: float) -> str:
 
 def _signed_ci(value: float, low: float, high: float) -> str:
     """A difference with its interval, signed, so that a negative bound cannot read as a dash."""
-    return "-" if math.isnan(value) else f"{value:+.3f} [{low:+.3f} to {high:+.3f}]"
+    return "n/a" if math.isnan(value) else f"{value:+.3f} [{low:+.3f} to {high:+.3f}]"
 
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -525,10 +531,12 @@ def render_report(study: str, data_name: str, results: pd.DataFrame, comparisons
                   "The paper names localisation as future work.", ""]
         lines.append(_markdown_table(["experiment", "reading", f"{ours}: scans", "within-scan ROC AUC [95% CI]",
                                       "middle of the scan", "difference [95% CI]", "top slice has blood",
-                                      "middle slice has blood", "at random"],
+                                      "middle slice has blood", "difference [95% CI]", "at random"],
                                      [[r.experiment, r.reading, r.scans, _ci(r.within_scan_auc, r.low, r.high),
                                        _f3(r.middle_auc), _signed_ci(r.difference, r.difference_low, r.difference_high),
-                                       _f3(r.top_slice_hit), _f3(r.top_slice_middle), _f3(r.top_slice_at_random)]
+                                       _f3(r.top_slice_hit), _f3(r.top_slice_middle),
+                                       _signed_ci(r.top_difference, r.top_difference_low, r.top_difference_high),
+                                       _f3(r.top_slice_at_random)]
                                       for r in localisation.itertuples()]))
     else: lines.append("Not measured: no positive test scan with slice labels was scored slice by slice.")
     lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]

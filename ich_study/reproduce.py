@@ -610,7 +610,7 @@ def predict_cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--manifest", default=None, help="CSV with an 'image' column of scans")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     parser.add_argument("--no-influence", action="store_true", help="skip slice_influence (N BiLSTM passes per "
-                        "scan: about 0.1 s at the demo's 30 slices, 2.5 s on 2 CPU threads at the paper's 160)")
+                        "scan, about twice the time of classifying it on a CPU: bench/bench_influence.py)")
     args = parser.parse_args(argv)
     import torch
     from ich_study.core import set_torch_threads

@@ -594,7 +594,8 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
               "top_slices": None if slice_scores is None else _top(slice_scores),
               "slice_scores": None if slice_scores is None else [round(float(s), 4) for s in slice_scores],
               "top_influence_slices": None if slice_influence is None else _top(slice_influence),
-              "slice_influence": None if slice_influence is None else [round(float(d), 4) for d in slice_influence],
+              "slice_influence": None if slice_influence is None else [None if np.isnan(d) else round(float(d), 4)
+                                                                      for d in slice_influence],   # NaN: a one-slice scan
               "slices_per_score": factor,
               "seconds": round(sum(timings.values()), 3), **{k: round(v, 3) for k, v in timings.items()}}
     if stage in SLICE_OUTPUT_NOTES: result["note"] = SLICE_OUTPUT_NOTES[stage]

@@ -29,11 +29,12 @@ __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON
            'TIMING_STEPS', 'EXAMPLE_CHOICES', 'EXAMPLE_KINDS', 'REPORT_FILES', 'SVM_C_GRID', 'paper_results_table',
            'check_predictions', 'demo_predictions', 'split_rows', 'results_table', 'comparisons_table',
            'apply_operating_point', 'operating_point_table', 'subgroups_table', 'model_slice_labels', 'top_slice_hit',
-           'middle_of_scan', 'localisation_table', 'timing_table', 'plot_roc_curves', 'ExampleSlice', 'pick_examples',
-           'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset', 'run_parameters', 'run_fold',
-           'normalise_runs', 'check_run_split', 'score_lstm_run', 'linear_svm', 'choose_svm_c', 'svm_c_at_grid_edge',
-           'cross_validated_platt_svm', 'platt_scaled_svm', 'platt_slope', 'cnn_slice_outputs', 'padded_feature_rows',
-           'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study', 'redraw_examples']
+           'middle_of_scan', 'localisation_table', 'plot_slice_readings', 'timing_table', 'plot_roc_curves',
+           'ExampleSlice', 'pick_examples', 'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset',
+           'run_parameters', 'run_fold', 'normalise_runs', 'check_run_split', 'score_lstm_run', 'linear_svm',
+           'choose_svm_c', 'svm_c_at_grid_edge', 'cross_validated_platt_svm', 'platt_scaled_svm', 'platt_slope',
+           'cnn_slice_outputs', 'padded_feature_rows', 'cnn_baselines', 'time_classification', 'example_slice_loader',
+           'evaluate_study', 'redraw_examples']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -308,6 +309,47 @@ def localisation_table(slice_scores: pd.DataFrame, slice_labels: pd.DataFrame, n
                          "top_slice_at_random": float(np.mean(at_random))})
     return pd.DataFrame(rows, columns=columns)
 
+# %% ../nbs/08_evaluate.ipynb #9d7e0c78
+def plot_slice_readings(slice_readings: pd.DataFrame, slice_labels: pd.DataFrame, path: str | os.PathLike,
+                        experiment: str, n_scans: int = 6) -> Path | None:
+    """Both readings of `experiment` slice by slice for up to `n_scans` positive scans of `slice_readings`
+    (rows as `localisation_table` reads them, with `probability`), spread evenly over their ranking by P(ICH),
+    the bleed slices shaded and the middle slice dotted. None (nothing drawn) when no such scan has slice labels."""
+    import matplotlib.pyplot as plt
+    labelled = set(slice_labels.case_id.astype(str))
+    scans = slice_readings[(slice_readings.experiment == experiment) & slice_readings.case_id.astype(str).isin(labelled)]
+    scans = scans.sort_values(["probability", "case_id"], ascending=[False, True]).reset_index(drop=True)
+    if not len(scans): return None
+    scans = scans.iloc[np.unique(np.linspace(0, len(scans) - 1, min(n_scans, len(scans))).round().astype(int))]
+    columns = min(3, len(scans))
+    fig, axes = plt.subplots(-(-len(scans) // columns), columns, figsize=(3.3 * columns, 2.4 * -(-len(scans) // columns)),
+                             squeeze=False, layout="constrained")
+    for ax in axes.flat[len(scans):]: ax.axis("off")
+    for ax, scan in zip(axes.flat, scans.itertuples()):
+        labels = model_slice_labels(slice_labels[slice_labels.case_id.astype(str) == str(scan.case_id)]
+                                    .sort_values("slice_index").label, int(scan.slice_factor))
+        for index in np.flatnonzero(labels): ax.axvspan(index - 0.5, index + 0.5, color="red", alpha=0.15, lw=0)
+        ax.axvline((len(labels) - 1) / 2, color="grey", ls=":", lw=0.8)
+        if isinstance(scan.slice_probabilities, str) and scan.stage != "scratch":
+            ax.plot(json.loads(scan.slice_probabilities), color="tab:blue", lw=1, label="slice head P(ICH)")
+        ax.set_ylim(0, 1); ax.set_xlim(-0.5, len(labels) - 0.5)
+        ax.set_title(f"{scan.case_id}: P(ICH) {scan.probability:.3f}", fontsize=8)
+        ax.set_xlabel(f"model slice (inferior to superior{'' if scan.slice_factor == 1 else ', pairs merged'})", fontsize=7)
+        ax.tick_params(labelsize=7)
+        twin = ax.twinx()
+        if isinstance(scan.slice_influence, str) and scan.slice_influence:
+            twin.plot(json.loads(scan.slice_influence), color="tab:orange", lw=1, label="influence")
+        twin.axhline(0, color="tab:orange", lw=0.5, alpha=0.5); twin.tick_params(labelsize=7, colors="tab:orange")
+    handles = [plt.Line2D([], [], color="tab:blue"), plt.Line2D([], [], color="tab:orange"),
+               plt.Rectangle((0, 0), 1, 1, color="red", alpha=0.15), plt.Line2D([], [], color="grey", ls=":")]
+    fig.legend(handles, ["slice head P(ICH) (left axis)", "influence: P(ICH) minus P(ICH) without the slice (right)",
+                         "bleed slices", "middle of the scan"], loc="outside lower center", ncol=2, fontsize=7)
+    fig.suptitle(f"{experiment}: where it looks, positive test scans from surest to least sure", fontsize=9)
+    path = Path(path)
+    with atomic_write(path) as temporary: fig.savefig(temporary, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
 # %% ../nbs/08_evaluate.ipynb #d58f3417
 TIMING_STEPS = ("reading_s", "preprocessing_s", "model_s")
 
@@ -546,7 +588,7 @@ def render_report(study: str, data_name: str, results: pd.DataFrame, comparisons
 # %% ../nbs/08_evaluate.ipynb #a56fcd72
 REPORT_FILES = ("report.md", "evaluation.json", "paper_results.csv", "results.csv", "comparisons.csv",
                 "operating_point.csv", "timing.csv", "timing_per_scan.csv", "subgroups.csv", "svm_selection.csv",
-                "localisation.csv",
+                "localisation.csv", "slice_readings.png",
                 "roc_baselines.png", "roc_lstm.png", "examples.png")
 
 def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], report_dir: str | os.PathLike,
@@ -555,9 +597,10 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
                          timings: pd.DataFrame | None = None, load_slice: Callable[[str], np.ndarray] | None = None,
                          primary: str = PRIMARY_EXPERIMENT, notes: Sequence[str] = (),
                          record: Mapping[str, Any] | None = None, svm_selection: pd.DataFrame | None = None,
-                         localisation: pd.DataFrame | None = None) -> Path:
-    """Write predictions/, results/comparisons/operating_point/timing/subgroups(/svm_selection/localisation) CSVs,
-    figures and report.md."""
+                         slice_readings: pd.DataFrame | None = None, slice_labels: pd.DataFrame | None = None) -> Path:
+    """Write predictions/, results/comparisons/operating_point/timing/subgroups(/svm_selection) CSVs, figures and
+    report.md; with `slice_readings` (the per-slice readings of positive test scans, as `localisation_table`
+    reads them, with `probability`) and `slice_labels`, also localisation.csv and slice_readings.png."""
     report_dir = Path(report_dir)
     if not predictions: raise ConfigError("nothing to evaluate: no prediction tables given")
     predictions = {name: check_predictions(table, name) for name, table in predictions.items()}
@@ -579,7 +622,10 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
     subgroups = subgroups_table(decided, manifest, level) if manifest is not None else None
     if subgroups is not None: write_csv(subgroups, report_dir / "subgroups.csv")
     if svm_selection is not None: write_csv(svm_selection, report_dir / "svm_selection.csv")
-    if localisation is not None: write_csv(localisation, report_dir / "localisation.csv")
+    localisation = None
+    if slice_readings is not None and slice_labels is not None and len(slice_readings):
+        localisation = localisation_table(slice_readings, slice_labels, n_boot, level, seed)
+        write_csv(localisation, report_dir / "localisation.csv")
     primary = primary if primary in predictions else list(predictions)[-1]
     primary_point = operating.set_index("experiment").loc[primary]
     figures = []
@@ -594,6 +640,8 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
     if load_slice is not None:
         plot_examples(decided[primary], load_slice, report_dir / "examples.png", primary)
         figures.append("examples.png")
+    if localisation is not None and plot_slice_readings(slice_readings, slice_labels, report_dir / "slice_readings.png", primary):
+        figures.append("slice_readings.png")
     record = {"study": study, "data": data_name, "parameters": {"n_boot": n_boot, "target_sensitivity": target_sensitivity,
               "seed": seed, "level": level, "primary": primary}, **(record or {}), "provenance": provenance()}
     write_json(record, report_dir / "evaluation.json")
@@ -924,15 +972,12 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
               "runs": {e: [str(f) for f in folders] for e, folders in runs.items()}}
     if any(len(f) > 1 for f in runs.values()):
         notes.append("Cross-validation: out-of-fold test predictions of all folds are pooled (see predictions/*.csv, column fold).")
-    localisation = None
-    if slice_labels is not None and any(len(part) for part in slice_scores):
-        step("where the models look: slice readings against the slice labels")
-        localisation = localisation_table(pd.concat(slice_scores, ignore_index=True), slice_labels, n_boot, level, seed)
     step(f"bootstrap intervals ({n_boot} resamples), DeLong tests, figures and the report")
     return evaluate_predictions(study, predictions, report_dir, data_name, manifest, n_boot, target_sensitivity,
                                 seed, level, timings, example_slice_loader(manifest, data_dir), notes=notes, record=record,
                                 svm_selection=pd.concat(svm_selection, ignore_index=True) if svm_selection else None,
-                                localisation=localisation)
+                                slice_readings=pd.concat(slice_scores, ignore_index=True) if slice_scores else None,
+                                slice_labels=slice_labels)
 
 # %% ../nbs/08_evaluate.ipynb #6976a2aa
 def redraw_examples(report_dir: str | os.PathLike, data_dir: str | os.PathLike) -> Path:

@@ -32,7 +32,8 @@ def smoke(tmp_path_factory):
 def test_chain_writes_every_report_file(smoke):
     work, report_dir = smoke
     for name in ["results.csv", "comparisons.csv", "operating_point.csv", "timing.csv",
-                 "report.md", "roc_baselines.png", "roc_lstm.png", "reproduce.json", "localisation.csv"]:
+                 "report.md", "roc_baselines.png", "roc_lstm.png", "reproduce.json", "localisation.csv",
+                 "slice_readings.png"]:
         assert (report_dir / name).is_file(), f"missing {name}"
     for experiment in ["cnn", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2", "evaluate"]:
         assert (report_dir / "notebooks" / f"{experiment}.ipynb").is_file()

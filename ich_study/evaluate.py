@@ -339,7 +339,7 @@ def plot_slice_readings(slice_readings: pd.DataFrame, slice_labels: pd.DataFrame
         twin = ax.twinx()
         if isinstance(scan.slice_influence, str) and scan.slice_influence:
             twin.plot(json.loads(scan.slice_influence), color="tab:orange", lw=1, label="influence")
-        twin.axhline(0, color="tab:orange", lw=0.5, alpha=0.5); twin.tick_params(labelsize=7, colors="tab:orange")
+        twin.axhline(0, color="tab:orange", lw=0.5, alpha=0.5); twin.tick_params(labelsize=7, colors="tab:orange"); twin.grid(False)
     handles = [plt.Line2D([], [], color="tab:blue"), plt.Line2D([], [], color="tab:orange"),
                plt.Rectangle((0, 0), 1, 1, color="red", alpha=0.15), plt.Line2D([], [], color="grey", ls=":")]
     fig.legend(handles, ["slice head P(ICH) (left axis)", "influence: P(ICH) minus P(ICH) without the slice (right)",

@@ -1,6 +1,7 @@
 """The whole chain at smoke size (ich-reproduce --profile smoke), then ich-predict on the three
 kinds of scan a user brings: a NIfTI file, a DICOM series folder and a CT-ICH image folder."""
 import json
+import locale
 import re
 import shutil
 import subprocess
@@ -223,6 +224,7 @@ def test_predict_says_what_a_stage_1_or_scratch_checkpoint_cannot_give(smoke):
     code, [quick], _ = _predict("--model", work / "runs" / "smoke" / "scratch2" / "best.pt", "--no-influence", scan)
     assert quick["slice_influence"] is None and quick["probability"] == scratch["probability"]
 
+
 def test_the_checkpoint_alone_is_enough_to_predict(smoke, tmp_path):
     """best.pt copied alone into an empty folder, away from its run folder, dataset and repository (another working
     directory), classifies a scan exactly as it does in place: architecture, preprocessing, windows and the
@@ -274,6 +276,9 @@ def test_predict_dicom_series(smoke, tmp_path):
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
     order = np.random.default_rng(0).permutation(array.shape[0])
+    # GDCM's DICOM writer sets this process's LC_CTYPE to "C", and with it Python's default text encoding to
+    # ASCII for every later test of the session (README.md and the notebooks hold UTF-8): put it back after
+    ctype = locale.setlocale(locale.LC_CTYPE)
     for index in range(array.shape[0]):
         slice_image = sitk.GetImageFromArray(array[index:index + 1].astype(np.int16))  # GDCM stores HU + 1024 as the intercept says
         slice_image.SetSpacing(image.GetSpacing())
@@ -285,6 +290,7 @@ def test_predict_dicom_series(smoke, tmp_path):
             slice_image.SetMetaData(tag, value)
         writer.SetFileName(str(series / f"IM{order[index]:04d}.dcm"))
         writer.Execute(slice_image)
+    locale.setlocale(locale.LC_CTYPE, ctype)
     nifti = work / "data" / "smoke-cohort" / manifest["image"].iloc[1]
     code, lines, stderr = _predict("--model", model, series, nifti)
     assert code == 0, stderr + str(lines)

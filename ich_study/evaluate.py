@@ -269,8 +269,8 @@ def localisation_table(slice_scores: pd.DataFrame, slice_labels: pd.DataFrame, n
     within-scan ROC AUC (scans with blood in every model slice left out), that of `middle_of_scan` on the
     same scans and the paired difference, each mean with a percentile bootstrap interval over scans; the
     share of scans whose top slice has blood, for the reading and for the middle, their paired difference
-    with its interval, and the share at random. The slice head
-    of a `scratch` model never trained, so it has no row."""
+    with its interval, and the share at random. The slice head of a `scratch` model never trained, so it
+    has no row."""
     columns = ["experiment", "reading", "scans", "scans_with_auc", "within_scan_auc", "low", "high",
                "middle_auc", "difference", "difference_low", "difference_high",
                "top_slice_hit", "top_slice_middle", "top_difference", "top_difference_low", "top_difference_high",

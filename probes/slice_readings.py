@@ -38,7 +38,8 @@ def main() -> None:
     print(f"{args.split} split, {len(positives)} positive scans with slice labels")
     print(table.round(3).to_string(index=False))
     for part in scored:
-        where = np.array([np.argmax(json.loads(v)) / max(len(json.loads(v)) - 1, 1) for v in part.slice_influence])
+        influences = [np.asarray(json.loads(text)) for text in part.slice_influence]
+        where = np.array([np.argmax(values) / max(len(values) - 1, 1) for values in influences])
         print(f"{part.experiment.iloc[0]}: most influential slice in the first tenth of the scan in "
               f"{np.mean(where <= 0.1):.2f} of the scans, in the last tenth in {np.mean(where >= 0.9):.2f}")
 

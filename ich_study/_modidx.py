@@ -412,6 +412,7 @@ d = { 'settings': { 'branch': 'main',
                                  'ich_study.train.toy_volumes': ('train.html#toy_volumes', 'ich_study/train.py'),
                                  'ich_study.train.train_stage': ('train.html#train_stage', 'ich_study/train.py'),
                                  'ich_study.train.train_step': ('train.html#train_step', 'ich_study/train.py'),
+                                 'ich_study.train.trained_heads': ('train.html#trained_heads', 'ich_study/train.py'),
                                  'ich_study.train.training_draws': ('train.html#training_draws', 'ich_study/train.py'),
                                  'ich_study.train.training_input': ('train.html#training_input', 'ich_study/train.py'),
                                  'ich_study.train.weight_average': ('train.html#weight_average', 'ich_study/train.py')}}}

@@ -271,6 +271,7 @@ def localisation_table(slice_scores: pd.DataFrame, slice_labels: pd.DataFrame, n
     share of scans whose top slice has blood, for the reading and for the middle, their paired difference
     with its interval, and the share at random. The slice head of a `scratch` model never trained, so it
     has no row."""
+    from ich_study.train import trained_heads
     columns = ["experiment", "reading", "scans", "scans_with_auc", "within_scan_auc", "low", "high",
                "middle_auc", "difference", "difference_low", "difference_high",
                "top_slice_hit", "top_slice_middle", "top_difference", "top_difference_low", "top_difference_high",
@@ -280,7 +281,9 @@ def localisation_table(slice_scores: pd.DataFrame, slice_labels: pd.DataFrame, n
     rows = []
     for experiment, scored in slice_scores.groupby("experiment", sort=False):
         for column, reading in LOCALISATION_READINGS.items():
-            if column not in scored or (column == "slice_probabilities" and (scored.stage == "scratch").any()): continue
+            if column not in scored or (column == "slice_probabilities"
+                                        and not all("slice" in trained_heads(stage) for stage in scored.stage.unique())):
+                continue
             aucs, middle_aucs, hits, middle_hits, at_random = [], [], [], [], []
             for row in scored.itertuples():
                 values = getattr(row, column)
@@ -316,6 +319,7 @@ def plot_slice_readings(slice_readings: pd.DataFrame, slice_labels: pd.DataFrame
     (rows as `localisation_table` reads them, with `probability`), spread evenly over their ranking by P(ICH),
     the bleed slices shaded and the middle slice dotted. None (nothing drawn) when no such scan has slice labels."""
     import matplotlib.pyplot as plt
+    from ich_study.train import trained_heads
     labelled = set(slice_labels.case_id.astype(str))
     scans = slice_readings[(slice_readings.experiment == experiment) & slice_readings.case_id.astype(str).isin(labelled)]
     scans = scans.sort_values(["probability", "case_id"], ascending=[False, True]).reset_index(drop=True)
@@ -330,7 +334,7 @@ def plot_slice_readings(slice_readings: pd.DataFrame, slice_labels: pd.DataFrame
                                     .sort_values("slice_index").label, int(scan.slice_factor))
         for index in np.flatnonzero(labels): ax.axvspan(index - 0.5, index + 0.5, color="red", alpha=0.15, lw=0)
         ax.axvline((len(labels) - 1) / 2, color="grey", ls=":", lw=0.8)
-        if isinstance(scan.slice_probabilities, str) and scan.stage != "scratch":
+        if isinstance(scan.slice_probabilities, str) and "slice" in trained_heads(scan.stage):
             ax.plot(json.loads(scan.slice_probabilities), color="tab:blue", lw=1, label="slice head P(ICH)")
         ax.set_ylim(0, 1); ax.set_xlim(-0.5, len(labels) - 0.5)
         ax.set_title(f"{scan.case_id}: P(ICH) {scan.probability:.3f}", fontsize=8)
@@ -938,7 +942,7 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
     from ich_study.datasets import read_slice_labels
     slice_labels = read_slice_labels(data_dir)
     labelled = set() if slice_labels is None else set(slice_labels.case_id.astype(str))
-    slice_scores: list[pd.DataFrame] = []     # per-slice readings of the positive test scans, for localisation_table
+    slice_readings: list[pd.DataFrame] = []   # per-slice readings of the positive test scans, for localisation_table
     def add(name, table, fold): tables.setdefault(name, []).append(table.assign(fold=fold))
     n_runs, scored = sum(len(folders) for folders in runs.values()), 0
     for experiment, folders in runs.items():
@@ -958,7 +962,7 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
                 localised = set(rows.case_id[(rows.split == "test") & (rows.label == 1)].astype(str)) & labelled
                 scored_run = score_lstm_run(run_dir, rows[rows.split.isin(["val", "test"])], cache_dir, device, localised)
                 add(experiment, scored_run[["case_id", "label", "split", "probability"]], fold)
-                slice_scores.append(scored_run[scored_run.case_id.isin(localised)].assign(experiment=experiment))
+                slice_readings.append(scored_run[scored_run.case_id.isin(localised)].assign(experiment=experiment))
     predictions = {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()}
     timings = None
     scan_models = [e for e in runs if e != "cnn"]
@@ -976,7 +980,7 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
     return evaluate_predictions(study, predictions, report_dir, data_name, manifest, n_boot, target_sensitivity,
                                 seed, level, timings, example_slice_loader(manifest, data_dir), notes=notes, record=record,
                                 svm_selection=pd.concat(svm_selection, ignore_index=True) if svm_selection else None,
-                                slice_readings=pd.concat(slice_scores, ignore_index=True) if slice_scores else None,
+                                slice_readings=pd.concat(slice_readings, ignore_index=True) if slice_readings else None,
                                 slice_labels=slice_labels)
 
 # %% ../nbs/08_evaluate.ipynb #6976a2aa

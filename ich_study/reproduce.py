@@ -31,7 +31,7 @@ from .core import (ConfigError, ICHStudyError, ScanError, atomic_write, load_pro
 # %% auto #0
 __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA_SOURCES', 'DATA_KEYS', 'SYNTHETIC_REQUIRED',
            'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'NIFTI_GZIP_RATIO', 'ASSUMED_SCAN_MATRIX',
-           'SLICE_OUTPUT_NOTES', 'Experiment', 'notebook_parameters', 'check_profile', 'with_training_seed',
+           'UNTRAINED_HEAD_NOTES', 'Experiment', 'notebook_parameters', 'check_profile', 'with_training_seed',
            'study_name', 'stage_parameters', 'experiment_config', 'build_dataset', 'preprocessing_configs',
            'preprocessing_cache_bytes', 'synthetic_study_bytes', 'check_cache_space', 'bytes_under', 'check_free_space',
            'is_reusable', 'run_name', 'run_experiment', 'training_progress', 'step_recorder', 'step_progress',
@@ -541,11 +541,11 @@ def per_scan_slice(values: np.ndarray, slice_factor: int, n_slices: int) -> np.n
 def _top(values: np.ndarray, count: int = 5) -> list[int]:
     return [int(i) for i in np.argsort(-values, kind="stable")[:count]]
 
-SLICE_OUTPUT_NOTES = {
-    "cnn": "a stage-1 slice CNN: its BiLSTM and scan head never trained, so no scan probability; slice scores only "
-           "(the report's cnn-max and cnn-p95 read them)",
-    "scratch": "trained from random weights without slice labels: its slice head never trained, so no slice scores; "
-               "slice_influence says which slices drive its decision"}
+UNTRAINED_HEAD_NOTES = {   # what a checkpoint whose head never trained (`trained_heads`) leaves out, and why
+    "scan": "a stage-1 slice CNN: its BiLSTM and scan head never trained, so no scan probability; slice scores only "
+            "(the report's cnn-max and cnn-p95 read them)",
+    "slice": "trained from random weights without slice labels: its slice head never trained, so no slice scores; "
+             "slice_influence says which slices drive its decision"}
 
 def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: str = "cpu",
                  influence: bool = True) -> dict[str, Any]:
@@ -572,17 +572,18 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
                               f"trained on {expected} (use a model trained on data of this kind)")
     volume = torch.from_numpy(array)[None].to(device)
     timings["preprocess_s"] = time.perf_counter() - start
-    stage = checkpoint.get("stage")
+    from ich_study.train import trained_heads
+    heads = trained_heads(checkpoint.get("stage"))
     start = time.perf_counter()
     with torch.inference_mode():
         features = model.slice_features(volume)
         scan_probability, slice_probabilities = model.predict_from_features(features)
     timings["model_s"] = time.perf_counter() - start
     n_slices, factor = int(np.asarray(scan.volume).shape[0]), config.slice_factor
-    probability = None if stage == "cnn" else round(float(scan_probability[0]), 6)
-    slice_scores = None if stage == "scratch" else per_scan_slice(slice_probabilities[0].float().cpu().numpy(), factor, n_slices)
+    probability = round(float(scan_probability[0]), 6) if "scan" in heads else None
+    slice_scores = per_scan_slice(slice_probabilities[0].float().cpu().numpy(), factor, n_slices) if "slice" in heads else None
     slice_influence = None
-    if influence and stage != "cnn":
+    if influence and "scan" in heads:
         start = time.perf_counter()
         slice_influence = per_scan_slice(model.slice_influence(features).cpu().numpy(), factor, n_slices)
         timings["influence_s"] = time.perf_counter() - start
@@ -598,7 +599,8 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
                                                                       for d in slice_influence],   # NaN: a one-slice scan
               "slices_per_score": factor,
               "seconds": round(sum(timings.values()), 3), **{k: round(v, 3) for k, v in timings.items()}}
-    if stage in SLICE_OUTPUT_NOTES: result["note"] = SLICE_OUTPUT_NOTES[stage]
+    missing = [head for head in UNTRAINED_HEAD_NOTES if head not in heads]
+    if missing: result["note"] = "; ".join(UNTRAINED_HEAD_NOTES[head] for head in missing)
     return result
 
 def predict_cli(argv: list[str] | None = None) -> None:

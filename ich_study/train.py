@@ -28,10 +28,10 @@ from .model import ICHNet, resolve_device, resolve_precision
 from .preprocess import PreprocessConfig, SliceDataset, VolumeDataset, balanced_sampler, load_preprocessed
 
 # %% auto #0
-__all__ = ['STAGES', 'STAGE_DEFAULTS', 'CHECKPOINT_FORMAT', 'RUNTIME_FIELDS', 'TrainConfig', 'save_checkpoint', 'load_checkpoint',
-           'model_from_checkpoint', 'initial_model', 'optimizer_for', 'stage_logits', 'train_step', 'toy_volumes',
-           'run_tables', 'training_draws', 'training_input', 'kind_checked_reader', 'predict_scans', 'predict_slices',
-           'safe_auc', 'weight_average', 'plot_learning_curves', 'batch_loader', 'train_stage']
+__all__ = ['STAGES', 'STAGE_DEFAULTS', 'CHECKPOINT_FORMAT', 'RUNTIME_FIELDS', 'trained_heads', 'TrainConfig', 'save_checkpoint',
+           'load_checkpoint', 'model_from_checkpoint', 'initial_model', 'optimizer_for', 'stage_logits', 'train_step',
+           'toy_volumes', 'run_tables', 'training_draws', 'training_input', 'kind_checked_reader', 'predict_scans',
+           'predict_slices', 'safe_auc', 'weight_average', 'plot_learning_curves', 'batch_loader', 'train_stage']
 
 # %% ../nbs/06_train.ipynb #1eb7ffdf
 STAGES = ("cnn", "lstm", "e2e", "scratch")
@@ -41,6 +41,12 @@ STAGE_DEFAULTS = {  # stage: (max_filter, optimiser, learning rate, checkpoint s
     "e2e": ("2x2x2", "rmsprop", 1e-4, "lstm"),
     "scratch": ("2x2x2", "rmsprop", 1e-4, None),
 }
+
+def trained_heads(stage: str | None) -> tuple[str, ...]:
+    """The outputs a checkpoint of `stage` has trained: "slice", the pre-training slice head (stage 1, and kept
+    by the stages that start from it), and "scan", the BiLSTM and scan head. A `cnn` run never trains the scan
+    head, `scratch` never the slice head; an unknown stage is taken to have both."""
+    return {"cnn": ("slice",), "scratch": ("scan",)}.get(stage, ("slice", "scan"))
 CHECKPOINT_FORMAT = "ich-study/1"
 
 @dataclass

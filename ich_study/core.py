@@ -89,7 +89,7 @@ def write_json(obj: Any, path: str | os.PathLike) -> Path:
         if isinstance(value, Path): return str(value)
         raise TypeError(f"cannot write {type(value).__name__} as JSON")
     with atomic_write(path) as temporary:
-        temporary.write_text(json.dumps(obj, indent=2, default=default) + "\n")
+        temporary.write_text(json.dumps(obj, indent=2, default=default) + "\n", encoding="utf-8")
     return Path(path)
 
 def write_csv(table: pd.DataFrame, path: str | os.PathLike, **kwargs) -> Path:
@@ -149,7 +149,7 @@ def load_profile(name_or_path: str | os.PathLike, _extending: tuple[Path, ...] =
     if not path.exists():
         available = sorted(p.stem for p in (repo_root() / "profiles").glob("*.toml"))
         raise ConfigError(f"{path}: no such profile (available: {', '.join(available) or 'none'})")
-    try: profile = tomllib.loads(path.read_text())
+    try: profile = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc: raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
     base_name = profile.get("extends")
     if base_name is not None:
@@ -199,7 +199,7 @@ def git_commit(folder: str | os.PathLike | None = None) -> str:
 @functools.cache                     # read once: resolve_precision asks on every CNN call
 def _cpuinfo() -> str:
     try:
-        with open("/proc/cpuinfo") as handle: return handle.read()
+        with open("/proc/cpuinfo", encoding="utf-8") as handle: return handle.read()
     except OSError: return ""
 
 def cpu_model() -> str:
@@ -240,7 +240,7 @@ def render_readme(index_notebook: str | os.PathLike, readme: str | os.PathLike |
     body, _ = exporter.from_notebook_node(notebook)
     text = body.strip() + "\n"
     if readme is not None:
-        with atomic_write(readme) as temporary: temporary.write_text(text)
+        with atomic_write(readme) as temporary: temporary.write_text(text, encoding="utf-8")
     return text
 
 def main(argv: list[str] | None = None) -> None:

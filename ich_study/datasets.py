@@ -321,7 +321,7 @@ def _rsna_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame, l
 def write_text_atomic(path: Path, text: str) -> None:
     """Write a small text file atomically."""
     from ich_study.core import atomic_write
-    with atomic_write(path) as temporary: temporary.write_text(text)
+    with atomic_write(path) as temporary: temporary.write_text(text, encoding="utf-8")
 
 def _progress(items, description: str, at_least: int = 2000):
     """tqdm progress bar on large jobs only (quiet in tests and notebooks)."""

@@ -651,7 +651,7 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
     write_json(record, report_dir / "evaluation.json")
     text = render_report(study, data_name, results, comparisons, operating, timing, subgroups, figures, record,
                          notes, primary, svm_selection, localisation)
-    with atomic_write(report_dir / "report.md") as temporary: temporary.write_text(text)
+    with atomic_write(report_dir / "report.md") as temporary: temporary.write_text(text, encoding="utf-8")
     return report_dir / "report.md"
 
 # %% ../nbs/08_evaluate.ipynb #5f6410f4
@@ -668,7 +668,7 @@ def run_parameters(run_dir: str | os.PathLike) -> dict[str, Any]:
     """The training parameters a run folder's config.json records ({} when it has none)."""
     config = Path(run_dir) / "config.json"
     if not config.exists(): return {}
-    values = json.loads(config.read_text())
+    values = json.loads(config.read_text(encoding="utf-8"))
     return values.get("parameters", values)
 
 def run_fold(run_dir: str | os.PathLike, position: int, count: int) -> int:
@@ -990,7 +990,7 @@ def redraw_examples(report_dir: str | os.PathLike, data_dir: str | os.PathLike) 
     report_dir = Path(report_dir)
     record_path = report_dir / "evaluation.json"
     if not record_path.exists(): raise ConfigError(f"{record_path}: missing; is {report_dir} a report of evaluate_study?")
-    parameters = json.loads(record_path.read_text())["parameters"]
+    parameters = json.loads(record_path.read_text(encoding="utf-8"))["parameters"]
     primary = parameters["primary"]
     from ich_study.seeds import read_report                  # reads and checks every predictions/*.csv
     predictions, _ = read_report(report_dir)

@@ -445,7 +445,7 @@ def read_scan(path: str | os.PathLike | Sequence[str | os.PathLike], series: str
         return _read_dicom(files, str(path), series) if form == "dicom" else _read_image_stack(path)
     suffix = _suffix(path)
     if suffix == ".txt":
-        files = [Path(line.strip()) for line in path.read_text().splitlines() if line.strip()]
+        files = [Path(line.strip()) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         files = [p if p.is_absolute() else path.parent / p for p in files]
         if not files: raise ScanError(path, "empty list of DICOM files")
         missing = [p for p in files if not p.exists()]

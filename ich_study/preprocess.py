@@ -212,7 +212,7 @@ def load_preprocessed(image_path: str | os.PathLike, config: PreprocessConfig,
                     "shape": list(array.shape), "config": asdict(config), "format": CACHE_FORMAT}, sidecar)
         with atomic_write(target) as temporary:
             with open(temporary, "wb") as handle: np.save(handle, array.astype(config.cache_dtype))
-    spacing = tuple(json.loads(sidecar.read_text())["spacing_mm"])
+    spacing = tuple(json.loads(sidecar.read_text(encoding="utf-8"))["spacing_mm"])
     array = np.load(target, mmap_mode="r" if mmap else None)
     if not mmap: array = array.astype(np.float32)
     return (array, spacing) if with_spacing else array

@@ -286,7 +286,7 @@ def _run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], cwd:
 def _finished_record(run_dir: Path) -> dict[str, Any]:
     """The `finished.json` of a run folder, or {} when the run never finished."""
     finished = run_dir / "finished.json"
-    return json.loads(finished.read_text()) if finished.exists() else {}
+    return json.loads(finished.read_text(encoding="utf-8")) if finished.exists() else {}
 
 def is_reusable(record: dict[str, Any], parameters: dict[str, Any], init_run_id: str | None) -> bool:
     """True when a run's `finished.json` record says it finished with these parameters, starting
@@ -335,7 +335,7 @@ def training_progress(run_dir: Path) -> str | None:
     first validation (or while a file is being replaced)."""
     from ich_study.train import TrainConfig
     try:
-        config = TrainConfig(**json.loads((run_dir / "config.json").read_text()))
+        config = TrainConfig(**json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
         metrics = pd.read_csv(run_dir / "metrics.csv")
     except (OSError, ValueError, TypeError, pd.errors.EmptyDataError):
         return None
@@ -359,7 +359,7 @@ def step_progress(progress_file: str | os.PathLike) -> list[str]:
     """The steps a notebook has begun, in order, from the file its `step_recorder` rewrites; none
     before it writes one."""
     try:
-        return list(json.loads(Path(progress_file).read_text())["steps"])
+        return list(json.loads(Path(progress_file).read_text(encoding="utf-8"))["steps"])
     except (OSError, ValueError, KeyError, TypeError):
         return []
 

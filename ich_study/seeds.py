@@ -52,7 +52,7 @@ def read_report(report_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict[s
             raise LabelError(f"{file}: not a readable CSV ({exc})") from exc
         predictions[file.stem] = check_predictions(table, str(file))
     settings_file = report_dir / "reproduce.json"
-    try: settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+    try: settings = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.exists() else {}
     except json.JSONDecodeError as exc: raise ConfigError(f"{settings_file}: not valid JSON ({exc})") from exc
     return predictions, settings
 
@@ -264,7 +264,8 @@ def write_seed_spread(report_dirs: Sequence[str | Path], out_dir: str | Path) ->
     write_csv(machines, out_dir / "seed_reports.csv")
     plot_seed_spread(aucs, labels, out_dir / "seed_spread.png")
     with atomic_write(out_dir / "seed_spread.md") as temporary:
-        temporary.write_text(render_seed_spread(aucs, ordering_summary(orderings), machines, validation))
+        temporary.write_text(render_seed_spread(aucs, ordering_summary(orderings), machines, validation),
+                             encoding="utf-8")
     return out_dir / "seed_spread.md"
 
 def seed_spread_cli(argv: list[str] | None = None) -> None:

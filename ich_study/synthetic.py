@@ -575,7 +575,7 @@ def synthesize_cohort(out: str | os.PathLike, n_cases: int, matrix: int = DEMO_M
                "positive_fraction": float(positive_fraction), "seed": int(seed)}
     cohort_file = out / "cohort.json"
     if cohort_file.exists():
-        previous = json.loads(cohort_file.read_text())
+        previous = json.loads(cohort_file.read_text(encoding="utf-8"))
         if previous.get("options") != options or previous.get("generator_version") != GENERATOR_VERSION:
             raise ConfigError(f"{out}: holds a cohort made with other options {previous.get('options')} or by "
                               f"generator {previous.get('generator_version')} (this is {GENERATOR_VERSION}); "
@@ -590,7 +590,7 @@ def synthesize_cohort(out: str | os.PathLike, n_cases: int, matrix: int = DEMO_M
         case_id = case_id_for(index)
         files = [out / "images" / f"{case_id}.nii.gz", out / "masks" / f"{case_id}.nii.gz", out / "cases" / f"{case_id}.json"]
         if all(f.exists() for f in files):
-            results[index] = json.loads(files[2].read_text())
+            results[index] = json.loads(files[2].read_text(encoding="utf-8"))
         else:
             todo.append((out, index, int(seed), int(matrix), slices, index in positives))
     from tqdm.auto import tqdm
@@ -629,7 +629,7 @@ def synth_cli(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     out = run_cli("ich-synth", lambda: synthesize_cohort(args.out, args.n_cases, args.matrix, args.slices,
                                                           args.positive_fraction, args.seed, args.workers))
-    summary = json.loads((out / "cohort.json").read_text())
+    summary = json.loads((out / "cohort.json").read_text(encoding="utf-8"))
     print(f"wrote {summary['counts']['cases']} cases ({summary['counts']['positive']} with hemorrhage) "
           f"to {out} in {summary['seconds']:.0f} s")
 

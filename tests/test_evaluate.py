@@ -23,7 +23,7 @@ def numbers_in_csvs(folder: Path) -> tuple[set[str], set[str]]:
     """Every numeric cell of the report's CSVs at 3 decimals and as integers; paper values at 2 decimals."""
     three, two = set(), set()
     for path in folder.rglob("*.csv"):
-        three.update(re.findall(r"\d+\.\d+", path.read_text()))   # numbers written as text (the paper's 'P < 0.0001')
+        three.update(re.findall(r"\d+\.\d+", path.read_text(encoding="utf-8")))   # numbers written as text (the paper's 'P < 0.0001')
         table = pd.read_csv(path)
         for column in table.columns:
             values = pd.to_numeric(table[column], errors="coerce").dropna()
@@ -50,7 +50,7 @@ def report(tmp_path_factory):
     path = evaluate_predictions("t", predictions, folder, "SYNTHETIC test tables", manifest=manifest, n_boot=100,
                                 timings=timings, load_slice=lambda case_id: ExampleSlice(np.zeros((32, 32)), 0, 1),
                                 svm_selection=svm_selection)
-    return folder, path.read_text(), predictions
+    return folder, path.read_text(encoding="utf-8"), predictions
 
 
 def test_every_file_exists(report):
@@ -169,7 +169,7 @@ def _tiny_checkpoint(path: Path, stage: str, lstm_layers: int, seed: int, fold: 
     torch.save({"format": "ich-study/1", "stage": stage, "experiment": path.name, "architecture": architecture,
                 "preprocess": asdict(config), "model_state": model.state_dict(), "step": 0, "best_metric": 0.5},
                path / "best.pt")
-    (path / "config.json").write_text(json.dumps({"fold": fold, "stage": stage}))
+    (path / "config.json").write_text(json.dumps({"fold": fold, "stage": stage}), encoding="utf-8")
 
 
 def _tiny_dataset(data: Path, n_cases: int, n_folds: int = 0):
@@ -214,7 +214,7 @@ def test_evaluate_study_from_tiny_runs(tmp_path):
     assert (folder / "examples.png").exists() and (folder / "subgroups.csv").exists()
     assert set(pd.read_csv(folder / "comparisons.csv").experiment_b) == {"lstm2", "svm"}
     selection = pd.read_csv(folder / "svm_selection.csv")          # the SVM's C, chosen on the validation scans
-    assert selection.chosen.sum() == 1 and (selection.n_val == 4).all() and "The SVM's C" in report.read_text()
+    assert selection.chosen.sum() == 1 and (selection.n_val == 4).all() and "The SVM's C" in report.read_text(encoding="utf-8")
 
 
 def test_evaluate_study_pools_folds(tmp_path):
@@ -240,7 +240,7 @@ def test_evaluate_study_pools_folds(tmp_path):
     assert all(fold_of[c] == f for c, f in zip(test.case_id, test.fold))   # scored by the fold that held it out
     results = pd.read_csv(folder / "results.csv").set_index("experiment")
     assert (results.n_folds == 2).all() and (results.n == 40).all()
-    assert "out-of-fold predictions of 2 folds" in report.read_text()
+    assert "out-of-fold predictions of 2 folds" in report.read_text(encoding="utf-8")
     assert len(pd.read_csv(folder / "operating_point.csv").thresholds.iloc[0].split(";")) == 2
     selection = pd.read_csv(folder / "svm_selection.csv")          # one C per fold, each on its own validation scans
     assert sorted(selection.fold.unique()) == [0, 1] and selection.groupby("fold").chosen.sum().eq(1).all()

@@ -92,7 +92,7 @@ def test_dicom_file_list_txt(tmp_path):
     paths = write_dicom_series(volume, tmp_path / "mixed")
     write_dicom_series(phantom(9), tmp_path / "mixed", seed=7)       # another scan in the same folder
     listing = tmp_path / "scan.txt"
-    listing.write_text("".join(f"{p}\n" for p in paths[::-1]))
+    listing.write_text("".join(f"{p}\n" for p in paths[::-1]), encoding="utf-8")
     np.testing.assert_array_equal(read_scan(listing).volume, volume)
     np.testing.assert_array_equal(read_scan([str(p) for p in paths]).volume, volume)
 
@@ -131,7 +131,7 @@ def test_volume_file_errors(tmp_path):
         sitk.WriteImage(sitk.GetImageFromArray(broken), str(tmp_path / name))
         with pytest.raises(ScanError, match="NaN or infinite"):
             read_scan(tmp_path / name)
-    (tmp_path / "x.xyz").write_text("?")
+    (tmp_path / "x.xyz").write_text("?", encoding="utf-8")
     with pytest.raises(ScanError, match="unknown file type"):
         read_scan(tmp_path / "x.xyz")
 

@@ -32,7 +32,7 @@ def test_package_matches_notebooks(tmp_path):
 def test_readme_is_rendered_from_index():
     """README.md is exactly what `make readme` renders from nbs/index.ipynb."""
     expected = render_readme(ROOT / "nbs" / "index.ipynb")
-    assert (ROOT / "README.md").read_text() == expected, "README.md is stale: run `make readme`"
+    assert (ROOT / "README.md").read_text(encoding="utf-8") == expected, "README.md is stale: run `make readme`"
 
 
 STUDIES = ("demo", "demo128", "ct-ich")      # the README table's columns after the paper's, in order
@@ -41,7 +41,7 @@ def test_readme_results_table_matches_the_reports():
     """Each row of the README's table of test AUCs is the paper's value and the committed `demo`,
     `demo128` and `ct-ich` results.csv, rounded as printed: a report rewritten without the README fails here."""
     import pandas as pd
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| [^|]*\(`([a-z0-9-]+)`\) \|(.*)\|$", readme, flags=re.M)
     assert [name for name, _ in rows] == ["cnn-max", "cnn-p95", "svm", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2"]
     paper = pd.read_csv(ROOT / "reports" / "demo" / "paper_results.csv").query("quantity == 'auc'").set_index("experiment")
@@ -64,7 +64,7 @@ def test_readme_subgroup_table_matches_the_reports():
     """Each row of the README's subgroup table is e2e2's row of the committed `demo`, `demo128` and `ct-ich`
     subgroups.csv (positives, ROC AUC against all negatives, rounded as printed), and no `demo` group is left out."""
     import pandas as pd
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| (subtype|lesion volume) ([^|]+?) \|(.*)\|$", readme, flags=re.M)
     tables = {study: pd.read_csv(ROOT / "reports" / study / "subgroups.csv").query("experiment == 'e2e2'")
               .set_index(["grouping", "group"]) for study in STUDIES}
@@ -92,10 +92,10 @@ def test_links_in_the_documentation_resolve():
     import json
     documents = [(ROOT / "README.md", ROOT), *[(path, path.parent) for path in sorted((ROOT / "reports").rglob("README.md"))],
                  *[(ROOT / "reports" / study / "report.md", ROOT / "reports" / study) for study in STUDIES]]
-    texts = [(path, base, path.read_text()) for path, base in documents]
+    texts = [(path, base, path.read_text(encoding="utf-8")) for path, base in documents]
     for notebook in sorted((ROOT / "nbs").glob("*.ipynb")):
         base = ROOT if notebook.name == "index.ipynb" else notebook.parent      # index.ipynb becomes README.md
-        prose = "\n".join("".join(cell["source"]) for cell in json.loads(notebook.read_text())["cells"]
+        prose = "\n".join("".join(cell["source"]) for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]
                           if cell["cell_type"] == "markdown")
         texts.append((notebook, base, prose))
     broken = [(str(path.relative_to(ROOT)), target) for path, base, text in texts
@@ -104,8 +104,8 @@ def test_links_in_the_documentation_resolve():
 
 def test_ci_runs_the_readme_test_command():
     """.ci/run calls exactly the test command the README gives a new user."""
-    readme = (ROOT / "README.md").read_text()
-    ci_commands = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci_commands = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
                    if line.strip() and not line.lstrip().startswith(("#", "set ", "cd "))]
     assert ci_commands == ["make test"]
     assert "make test" in readme and "make reproduce" in readme
@@ -115,7 +115,64 @@ def test_ci_runs_the_readme_test_command():
 def test_notebooks_are_clean_and_use_the_study_kernel(notebook):
     """Committed notebooks carry the installed kernelspec and no outputs (nbdev_clean'ed)."""
     import json
-    content = json.loads(notebook.read_text())
+    content = json.loads(notebook.read_text(encoding="utf-8"))
     assert content["metadata"]["kernelspec"]["name"] == "ich-study"
     with_outputs = [i for i, cell in enumerate(content["cells"]) if cell.get("outputs")]
     assert not with_outputs, f"{notebook.name}: cells {with_outputs} have outputs (run nbdev_clean)"
+
+
+UTF8_CHILD = '''
+import locale, sys
+from pathlib import Path
+import numpy as np
+from ich_study.core import load_profile, render_readme
+from ich_study.datasets import write_text_atomic
+from ich_study.io import read_scan, write_dicom_series
+if sys.getfilesystemencoding() != "utf-8": sys.exit(77)
+folder = Path(sys.argv[1])
+series = folder / "K\\u00f6ln \\u00c4rzte" / "series"        # a hospital's folder name
+write_dicom_series(np.full((4, 8, 8), 30, np.int16), series)
+locale.setlocale(locale.LC_CTYPE, "C")                     # what GDCM's DICOM writer does to the process
+assert locale.getpreferredencoding(False) != "UTF-8", locale.getpreferredencoding(False)
+listed = folder / "scan.txt"                               # ich-prepare --source rsna writes one such list per scan
+write_text_atomic(listed, "\\n".join(str(path) for path in sorted(series.iterdir())))
+print(read_scan(listed).volume.shape, load_profile(folder / "mine.toml")["description"])
+render_readme(folder / "index.ipynb", folder / "README.md")
+'''
+
+def test_text_files_are_utf8_whatever_the_locale(tmp_path):
+    """The package reads and writes its text files as UTF-8, not in the process's locale encoding: after
+    SimpleITK has written DICOM (GDCM sets LC_CTYPE to "C", and Python's default encoding with it to ASCII),
+    a scan list naming a non-ASCII folder, a profile with non-ASCII text and a README still work."""
+    import json
+    import os
+    (tmp_path / "mine.toml").write_text('extends = "smoke"\n# Hirnfenster \u2013 Knochenfenster\n'
+                                        'description = "K\u00f6ln: AUC \u2265 0.85"\n', encoding="utf-8")
+    notebook = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "AUC \u2265 0.85 \u2013 K\u00f6ln"}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "index.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("LC_") and key != "LANG"}
+    environment.update(LC_CTYPE="C.UTF-8", PYTHONUTF8="0")            # UTF-8 at start, and no UTF-8 mode
+    child = subprocess.run([sys.executable, "-c", UTF8_CHILD, str(tmp_path)], env=environment,
+                           capture_output=True, text=True, encoding="utf-8", timeout=120)
+    if child.returncode == 77: pytest.skip("no UTF-8 locale to start the child in")
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.strip() == "(4, 8, 8) K\u00f6ln: AUC \u2265 0.85"
+    assert (tmp_path / "README.md").read_text(encoding="utf-8").strip() == "AUC \u2265 0.85 \u2013 K\u00f6ln"
+
+
+def test_package_text_io_names_its_encoding():
+    """Every text read or write in ich_study/ says encoding=..., so that no file depends on the locale."""
+    import ast
+    unnamed = []
+    for module in sorted((ROOT / "ich_study").glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call): continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            keywords = {keyword.arg for keyword in node.keywords}
+            mode = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
+            binary = isinstance(mode, ast.Constant) and "b" in str(mode.value)
+            text_call = name in ("read_text", "write_text") or (name == "open" and not binary
+                                                                 and isinstance(node.func, ast.Name))
+            if text_call and "encoding" not in keywords: unnamed.append(f"{module.name}:{node.lineno}")
+    assert not unnamed, f"text I/O without encoding= at {unnamed}"

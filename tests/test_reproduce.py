@@ -41,7 +41,7 @@ def test_chain_writes_every_report_file(smoke):
     results = pd.read_csv(report_dir / "results.csv")
     assert {"e2e2", "lstm1", "scratch2"} <= set(results["experiment"])
     assert results["auc"].between(0, 1).all()
-    timings = json.loads((report_dir / "reproduce.json").read_text())["seconds"]
+    timings = json.loads((report_dir / "reproduce.json").read_text(encoding="utf-8"))["seconds"]
     assert timings["total"] > 0 and "e2e2" in timings
     located = pd.read_csv(report_dir / "localisation.csv")
     readings = set(zip(located.experiment, located.reading))
@@ -50,15 +50,15 @@ def test_chain_writes_every_report_file(smoke):
     assert ("scratch2", "influence on the scan decision") in readings and ("scratch2", "slice head P(ICH)") not in readings
     test_positives = results.set_index("experiment").positives["e2e2"]
     assert (located.scans > 0).all() and (located.scans <= test_positives).all()
-    assert located.top_slice_at_random.between(0, 1).all() and "## Where the models look" in (report_dir / "report.md").read_text()
+    assert located.top_slice_at_random.between(0, 1).all() and "## Where the models look" in (report_dir / "report.md").read_text(encoding="utf-8")
 
 
 def test_every_number_in_the_report_comes_from_a_csv(smoke):
     """report.md types no number: each decimal in it is found in one of the report's tables."""
     _, report_dir = smoke
-    tables = "\n".join(p.read_text() for p in report_dir.rglob("*.csv"))
+    tables = "\n".join(p.read_text(encoding="utf-8") for p in report_dir.rglob("*.csv"))
     table_numbers = {float(n) for n in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", tables)}
-    report = (report_dir / "report.md").read_text()
+    report = (report_dir / "report.md").read_text(encoding="utf-8")
     body = report.split("## Provenance")[0]       # versions and commands aside
     # decimals shown in the report; "< 0.001" is a display bound for tiny p-values, not data
     numbers = [n for n in re.findall(r"(?<![\w.])(?<!< )-?\d+\.\d+(?![\w.])", body)]
@@ -78,7 +78,7 @@ def test_rerun_reuses_finished_experiments(smoke):
     report_dir = reproduce("smoke", study="smoke", runs_dir=work / "runs", reports_dir=work / "reports",
                            data_root=work / "data")
     assert best.stat().st_mtime_ns == before
-    record = json.loads((report_dir / "reproduce.json").read_text())
+    record = json.loads((report_dir / "reproduce.json").read_text(encoding="utf-8"))
     assert record["reused"] == ["cnn", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2"]
     assert not set(record["reused"]) & set(record["seconds"])     # no training time claimed for them
 
@@ -93,7 +93,7 @@ def test_the_examples_figure_is_redrawn_from_a_written_report(smoke, tmp_path):
     shutil.copytree(report_dir, copy, ignore=shutil.ignore_patterns("notebooks"))
     (copy / "examples.png").unlink()
     tables = {path.name: path.read_bytes() for path in copy.rglob("*.csv")}
-    data_dir = json.loads((copy / "evaluation.json").read_text())["data_dir"]
+    data_dir = json.loads((copy / "evaluation.json").read_text(encoding="utf-8"))["data_dir"]
     assert redraw_examples(copy, data_dir) == copy / "examples.png"
     assert (copy / "examples.png").stat().st_size > 10_000
     assert tables == {path.name: path.read_bytes() for path in copy.rglob("*.csv")}
@@ -121,8 +121,8 @@ def test_another_training_seed_and_the_spread_over_seeds(smoke, tmp_path, capfd)
     scored = [int(k) for k in re.findall(r"\] evaluate: scoring [^\n]* \(run (\d) of 6\)", printed)]
     assert scored == [1, 2, 3, 4, 5, 6], printed[-3000:]
     assert re.search(r"\] evaluate: bootstrap intervals \(\d+ resamples\), DeLong tests, figures and the report", printed), printed[-3000:]
-    assert json.loads((work / "runs" / "smoke-seed5" / "cnn" / "config.json").read_text())["seed"] == 5
-    record = json.loads((seeded / "reproduce.json").read_text())
+    assert json.loads((work / "runs" / "smoke-seed5" / "cnn" / "config.json").read_text(encoding="utf-8"))["seed"] == 5
+    record = json.loads((seeded / "reproduce.json").read_text(encoding="utf-8"))
     assert "--seed 5" in record["command"] and record["reused"] == [] and record["profile"]["train"]["seed"] == 5
     first, second = (pd.read_csv(folder / "predictions" / "e2e2.csv").sort_values("case_id").reset_index(drop=True)
                      for folder in (report_dir, seeded))
@@ -139,7 +139,7 @@ def test_another_training_seed_and_the_spread_over_seeds(smoke, tmp_path, capfd)
         assert aucs[label].to_dict() == pytest.approx(results[aucs.index].to_dict(), abs=1e-12)
     orderings = pd.read_csv(out / "seed_orderings.csv")
     assert set(orderings.seed) == {"seed 0", "seed 5"} and orderings.p.between(0, 1).all()
-    assert "seed 5" in (out / "seed_spread.md").read_text() and (out / "seed_spread.png").stat().st_size > 0
+    assert "seed 5" in (out / "seed_spread.md").read_text(encoding="utf-8") and (out / "seed_spread.png").stat().st_size > 0
 
     # a report of other test scans is refused, by name, and nothing is written
     stranger = demo_seed_report(tmp_path / "stranger", 1, models=("e2e2",))
@@ -163,7 +163,7 @@ def test_a_failed_experiment_stops_the_chain_and_keeps_its_notebook(smoke, tmp_p
     failed = notebooks / "lstm1.failed.ipynb"
     assert str(error.value).startswith("experiment lstm1 failed: PapermillExecutionError")
     assert str(error.value).endswith(f"its notebook is kept: {failed}")
-    assert "cnn/best.pt" in failed.read_text()                  # the traceback names the missing checkpoint
+    assert "cnn/best.pt" in failed.read_text(encoding="utf-8")                  # the traceback names the missing checkpoint
     assert [path.name for path in notebooks.iterdir()] == ["lstm1.failed.ipynb"]   # no e2e1, no evaluation
     assert not (tmp_path / "reports" / "broken" / "reproduce.json").exists()
     assert not (tmp_path / "runs" / "broken" / "lstm1" / "finished.json").exists()
@@ -178,7 +178,7 @@ def test_an_evaluation_that_writes_no_report_stops_the_chain(smoke, tmp_path):
     notebook = tmp_path / "reports" / "empty" / "notebooks" / "evaluate.ipynb"
     assert str(error.value).startswith("the evaluation failed: ICHStudyError: evaluate.ipynb finished but wrote no ")
     assert str(error.value).endswith(f"its notebook is kept: {notebook}")
-    assert "Nothing to evaluate" in notebook.read_text()
+    assert "Nothing to evaluate" in notebook.read_text(encoding="utf-8")
     assert not (tmp_path / "reports" / "empty" / "reproduce.json").exists()
 
 def _predict(*arguments, cwd=None):
@@ -260,7 +260,7 @@ def test_predict_a_manifest_of_scans(smoke, tmp_path):
     assert second["path"] == str(cohort / images.iloc[1]) and 0.0 <= second["probability"] <= 1.0
     assert "missing.nii.gz" in missing["error"] and "probability" not in missing
     for name, text, expected in (("empty.csv", "", "cannot read"), ("other.csv", "path\nx.nii.gz\n", "no 'image' column")):
-        (tmp_path / name).write_text(text)
+        (tmp_path / name).write_text(text, encoding="utf-8")
         code, lines, stderr = _predict("--model", model, "--manifest", tmp_path / name)
         assert code == 2 and not lines and f"{name}: {expected}" in stderr, stderr
 
@@ -436,7 +436,7 @@ def test_each_committed_report_was_made_by_the_profile_as_shipped(study):
     training settings are compared as the chain resolves them (a stage's default learning rate written
     out in the file is the same setting), every other table as written."""
     from ich_study.core import LOADED_KEYS, load_profile
-    ran = json.loads((ROOT / "reports" / study / "reproduce.json").read_text())["profile"]
+    ran = json.loads((ROOT / "reports" / study / "reproduce.json").read_text(encoding="utf-8"))["profile"]
     ignored = (*LOADED_KEYS, "extends")
     shipped = {k: v for k, v in load_profile(study).items() if k not in ignored}
     ran, shipped = _as_run(ran, ignored), _as_run(shipped, ignored)
@@ -462,8 +462,8 @@ def test_an_extending_profile_overlays_its_base_key_by_key(tmp_path):
     folder; only the keys it names change, and `extends` stays as the record."""
     from ich_study.core import load_profile
     from ich_study.reproduce import check_profile
-    (tmp_path / "mine.toml").write_text('extends = "smoke"\ndescription = "mine"\n[stages.cnn]\nn_samples = 7\n')
-    (tmp_path / "mine2.toml").write_text('extends = "mine.toml"\n[train]\nseed = 3\n')
+    (tmp_path / "mine.toml").write_text('extends = "smoke"\ndescription = "mine"\n[stages.cnn]\nn_samples = 7\n', encoding="utf-8")
+    (tmp_path / "mine2.toml").write_text('extends = "mine.toml"\n[train]\nseed = 3\n', encoding="utf-8")
     smoke, mine2 = load_profile("smoke"), check_profile(load_profile(tmp_path / "mine2.toml"))
     assert mine2["name"] == "mine2" and mine2["extends"] == "mine.toml" and mine2["description"] == "mine"
     assert mine2["stages"]["cnn"] == {**smoke["stages"]["cnn"], "n_samples": 7}
@@ -479,7 +479,7 @@ def test_an_extending_profile_overlays_its_base_key_by_key(tmp_path):
 ])
 def test_a_broken_extends_is_refused(tmp_path, files, expected):
     from ich_study.core import ConfigError, load_profile
-    for name, text in files.items(): (tmp_path / name).write_text(text)
+    for name, text in files.items(): (tmp_path / name).write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as error: load_profile(tmp_path / "a.toml")
     assert str(tmp_path / "a.toml") in str(error.value) and expected in str(error.value), str(error.value)
 
@@ -488,9 +488,9 @@ def test_a_bad_key_in_a_base_profile_is_refused_naming_both_files(tmp_path):
     """check_profile sees the resolved profile: an error there names the file given and its base."""
     from ich_study.core import ConfigError, load_profile
     from ich_study.reproduce import check_profile
-    smoke = (ROOT / "profiles" / "smoke.toml").read_text()
-    (tmp_path / "base.toml").write_text(smoke.replace("[stages.cnn]\n", "[stages.cnn]\nn_smaples = 5\n", 1))
-    (tmp_path / "mine.toml").write_text('extends = "base.toml"\n[train]\nseed = 3\n')
+    smoke = (ROOT / "profiles" / "smoke.toml").read_text(encoding="utf-8")
+    (tmp_path / "base.toml").write_text(smoke.replace("[stages.cnn]\n", "[stages.cnn]\nn_smaples = 5\n", 1), encoding="utf-8")
+    (tmp_path / "mine.toml").write_text('extends = "base.toml"\n[train]\nseed = 3\n', encoding="utf-8")
     with pytest.raises(ConfigError) as error: check_profile(load_profile(tmp_path / "mine.toml"))
     message = str(error.value)
     assert str(tmp_path / "mine.toml") in message and "extends = 'base.toml'" in message and "n_smaples" in message, message
@@ -498,10 +498,10 @@ def test_a_bad_key_in_a_base_profile_is_refused_naming_both_files(tmp_path):
 
 def _with_line(tmp_path, table, line):
     """A copy of the smoke profile with `line` added at the top of `table`."""
-    text = (ROOT / "profiles" / "smoke.toml").read_text()
+    text = (ROOT / "profiles" / "smoke.toml").read_text(encoding="utf-8")
     assert table in text
     path = tmp_path / "typo.toml"
-    path.write_text(text.replace(table, f"{table}\n{line}", 1))
+    path.write_text(text.replace(table, f"{table}\n{line}", 1), encoding="utf-8")
     return path
 
 
@@ -528,7 +528,8 @@ def test_a_cohort_the_disk_cannot_hold_stops_the_chain_before_it_starts(tmp_path
     """A synthetic cohort larger than the free space is refused before a scan is generated, naming the folder."""
     from ich_study.core import ConfigError
     profile = tmp_path / "huge.toml"
-    profile.write_text((ROOT / "profiles" / "smoke.toml").read_text().replace("n_cases = 24", "n_cases = 1000000000", 1))
+    smoke = (ROOT / "profiles" / "smoke.toml").read_text(encoding="utf-8")
+    profile.write_text(smoke.replace("n_cases = 24", "n_cases = 1000000000", 1), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"huge-cohort: the 1000000000-scan cohort of profile 'huge' .* GB free"):
         reproduce(str(profile), runs_dir=tmp_path / "runs", reports_dir=tmp_path / "reports", data_root=tmp_path / "data")
     assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists()

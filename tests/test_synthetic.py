@@ -134,12 +134,12 @@ def test_bad_options_write_nothing(tmp_path, capsys):
             assert list(locked.iterdir()) == []
     finally:
         os.chmod(locked, 0o700)
-    a_file = tmp_path / "file"; a_file.write_text("x")
+    a_file = tmp_path / "file"; a_file.write_text("x", encoding="utf-8")
     with pytest.raises(ConfigError, match="not a folder"):
         synthesize_cohort(a_file, 2, **SMALL)
     with pytest.raises(ConfigError, match="cannot write"):          # unwritable even for root
         synthesize_cohort(a_file / "cohort", 2, **SMALL)
-    assert a_file.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["file", "locked"]
+    assert a_file.read_text(encoding="utf-8") == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["file", "locked"]
 
 
 def test_resume_and_refuse_other_options(tmp_path):
@@ -192,11 +192,11 @@ def test_cohort_workers_run_blas_on_one_thread(tmp_path, monkeypatch):
     original = synthetic.write_case
 
     def recording_write_case(out, case_index, *rest):
-        (seen / f"{case_index}-{os.getpid()}").write_text(",".join(str(n) for n in _blas_threads()))
+        (seen / f"{case_index}-{os.getpid()}").write_text(",".join(str(n) for n in _blas_threads()), encoding="utf-8")
         return original(out, case_index, *rest)
 
     monkeypatch.setattr(synthetic, "write_case", recording_write_case)
     synthesize_cohort(tmp_path / "cohort", 4, seed=3, workers=2, progress=False, **SMALL)
-    records = {path.name: path.read_text() for path in seen.iterdir()}
+    records = {path.name: path.read_text(encoding="utf-8") for path in seen.iterdir()}
     assert len(records) == 4 and {n for value in records.values() for n in value.split(",")} == {"1"}
     assert all(not name.endswith(f"-{os.getpid()}") for name in records)     # written in the workers

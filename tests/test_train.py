@@ -141,12 +141,12 @@ def test_precision_is_recorded_and_emulated_bf16_is_warned_about(cohort, tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")                                   # no warning for 'auto'
         train_stage(replace(base, experiment="auto"), progress=False)
-    environment = json.loads((tmp_path / "auto" / "environment.json").read_text())
+    environment = json.loads((tmp_path / "auto" / "environment.json").read_text(encoding="utf-8"))
     assert (environment["device"], environment["precision"]) == ("cpu", "float32")
     assert isinstance(environment["cpu_native_bf16"], bool) and environment["cpu"]
     with pytest.warns(UserWarning, match="forced: precision 'bf16' on a CPU without native bfloat16"):
         train_stage(replace(base, experiment="forced", precision="bf16"), progress=False)
-    assert json.loads((tmp_path / "forced" / "environment.json").read_text())["precision"] == "bf16"
+    assert json.loads((tmp_path / "forced" / "environment.json").read_text(encoding="utf-8"))["precision"] == "bf16"
 
 
 def _fake_checkpoint(path: Path, stage: str, base_width: int = 4, windows=((40.0, 80.0),), in_channels: int = 1,
@@ -213,7 +213,7 @@ def test_each_stage_refuses_a_wrong_checkpoint(tmp_path):
         with pytest.raises(error, match=message):
             initial_model(config, 1)
     assert initial_model(replace(lstm_config, init_checkpoint=str(strided), stem_stride=2), 1).cnn.stem_stride == 2
-    (tmp_path / "junk.pt").write_text("junk")
+    (tmp_path / "junk.pt").write_text("junk", encoding="utf-8")
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
 

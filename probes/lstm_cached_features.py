@@ -39,6 +39,10 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=8, help="augmented copies per training scan")
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--lr", type=float, default=None, help="default: the run's")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="scans per optimiser step (the mean of their losses; the paper: 1)")
+    parser.add_argument("--features", type=Path, default=None,
+                        help="a .pt file keeping the computed features: read if it exists, else written")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     set_torch_threads(2)
@@ -49,23 +53,32 @@ def main() -> None:
     train_set = VolumeDataset(tables["train"], preprocess, augment=True, cache_dir=cache_dir, seed=config.seed)
     model = initial_model(config, train_set[0]["volume"].shape[1])
     started = time.perf_counter()
-    train_features = [[features_of(model, train_set[Draw(index, draw)]["volume"].numpy()) for draw in range(args.copies)]
-                      for index in range(len(train_set))]
-    val_features = [features_of(model, load_preprocessed(path, preprocess, cache_dir)) for path in tables["val"]["image"]]
+    if args.features is not None and args.features.exists():
+        train_features, val_features = torch.load(args.features)
+        assert len(train_features) == len(train_set) and len(train_features[0]) == args.copies, args.features
+    else:
+        train_features = [[features_of(model, train_set[Draw(index, draw)]["volume"].numpy())
+                           for draw in range(args.copies)] for index in range(len(train_set))]
+        val_features = [features_of(model, load_preprocessed(path, preprocess, cache_dir))
+                        for path in tables["val"]["image"]]
+        if args.features is not None: torch.save((train_features, val_features), args.features)
     feature_seconds = time.perf_counter() - started
     val_labels = tables["val"]["label"].astype(int).to_numpy()
     optimizer = optimizer_for(model, "lstm", args.lr or config.lr)
-    draws = list(iter(balanced_sampler(train_set.labels, args.steps, config.seed)))
+    draws = list(iter(balanced_sampler(train_set.labels, args.steps * args.batch, config.seed)))
     copy_rng = np.random.default_rng([config.seed, 13000])
     set_seed(config.seed + 1)
     history, losses, started = [], [], time.perf_counter()
-    for step, index in enumerate(draws, start=1):
+    for step in range(1, args.steps + 1):
         model.train()
-        sequence = train_features[int(index)][int(copy_rng.integers(args.copies))][None]
-        _, image_vector = model.lstm(sequence)
-        loss = F.cross_entropy(model.head(image_vector), torch.tensor([int(train_set.labels[int(index)])]))
-        optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step()
-        losses.append(float(loss))
+        optimizer.zero_grad(set_to_none=True)
+        for index in draws[(step - 1) * args.batch:step * args.batch]:     # sequences differ in length: one by one
+            sequence = train_features[int(index)][int(copy_rng.integers(args.copies))][None]
+            _, image_vector = model.lstm(sequence)
+            loss = F.cross_entropy(model.head(image_vector), torch.tensor([int(train_set.labels[int(index)])]))
+            (loss / args.batch).backward()
+            losses.append(float(loss.detach()))
+        optimizer.step()
         if step % args.eval_every == 0:
             model.eval()
             scores = [float(model.predict_from_features(features[None])[0][0]) for features in val_features]
@@ -75,7 +88,8 @@ def main() -> None:
             print(history[-1], flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(pd.DataFrame(history), args.out / "curve.csv")
-    write_json({"run_dir": str(args.run_dir), "steps": args.steps, "copies": args.copies, "lr": args.lr or config.lr,
+    write_json({"run_dir": str(args.run_dir), "steps": args.steps, "batch": args.batch, "copies": args.copies,
+                "lr": args.lr or config.lr,
                 "feature_seconds": round(feature_seconds, 1), "train_scans": len(train_set),
                 "val_scans": len(val_features)}, args.out / "probe.json")
 

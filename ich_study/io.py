@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from .core import ScanError
+from .core import ScanError, atomic_write
 
 # %% auto #0
 __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOWED_SLICE_MM', 'WINDOWED_PIXEL_MM',
@@ -239,7 +239,8 @@ def write_dicom_series(volume_hu: np.ndarray, folder: str | os.PathLike,
                        series_number: int = 1, kernel: str = "STANDARD",
                        feet_first: bool = False, file_names: Sequence[str] | None = None,
                        seed: int = 0) -> list[Path]:
-    """Write `volume_hu` (slices inferior->superior, H, W) as one DICOM file per slice; returns the paths."""
+    """Write `volume_hu` (slices inferior->superior, H, W) as one DICOM file per slice; returns the paths.
+    Each file is written under a temporary name and renamed, so that no slice is ever half-written."""
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
@@ -277,7 +278,7 @@ def write_dicom_series(volume_hu: np.ndarray, folder: str | os.PathLike,
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
         pixels = stored[index][:, ::-1] if feet_first else stored[index]
         ds.PixelData = np.ascontiguousarray(pixels).tobytes()
-        ds.save_as(str(folder / names[index]), enforce_file_format=True)
+        with atomic_write(folder / names[index]) as temporary: ds.save_as(str(temporary), enforce_file_format=True)
         paths.append(folder / names[index])
     return paths
 

@@ -4,7 +4,7 @@ Stage 2 trains 500 scans in the CPU profiles because each step reads, augments a
 through the frozen CNN. With the CNN frozen, a scan's slice features can be computed once per
 augmented copy and the BiLSTM trained on them alone, many times faster per step. This probe takes a
 finished chain's stage-2 config (its CNN, data, seed), computes the features of `--copies`
-augmented copies of every training scan (copy 0 as drawn by the trainer's own augmentation, draw k)
+augmented copies of every training scan (copy k: the trainer's own augmentation of the scan's draw k)
 and of the validation scans (not augmented), trains a fresh BiLSTM + head exactly as stage 2 starts
 it (same initial weights, RMSprop at the run's learning rate, balanced draws of batch 1), and writes
 the validation AUC every `--eval-every` steps. Validation scans only: the test scans are not read.

@@ -250,7 +250,7 @@ class ICHNet(nn.Module):
         n_slices = features.shape[1]
         if n_slices == 1: return torch.full((1,), float("nan"))
         with torch.no_grad():
-            whole = self.head(self.lstm(features)[1]).softmax(-1)[0, 1]
+            whole = self.predict_from_features(features)[0][0]
             index = torch.arange(n_slices, device=features.device)
             kept = torch.stack([index[index != left_out] for left_out in range(n_slices)])   # (N, N - 1)
             without = torch.cat([self.head(self.lstm(features[0, rows])[1]).softmax(-1)[:, 1]

@@ -47,6 +47,7 @@ def trained_heads(stage: str | None) -> tuple[str, ...]:
     by the stages that start from it), and "scan", the BiLSTM and scan head. A `cnn` run never trains the scan
     head, `scratch` never the slice head; an unknown stage is taken to have both."""
     return {"cnn": ("slice",), "scratch": ("scan",)}.get(stage, ("slice", "scan"))
+
 CHECKPOINT_FORMAT = "ich-study/1"
 
 @dataclass

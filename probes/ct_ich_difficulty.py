@@ -35,35 +35,33 @@ def block_mean(images: np.ndarray, factor: int) -> np.ndarray:
     height, width = height // factor * factor, width // factor * factor
     return images[:, :height, :width].reshape(slices, height // factor, factor, width // factor, factor).mean(axis=(2, 4))
 
-def largest_blood_region(volume: np.ndarray, with_mask: bool = False):
+def largest_blood_region(volume: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     """Voxels (130 x 130 grid) of the largest connected region of smoothed blood-range values in the eroded
-    cavity (and, `with_mask`, that region and the block-averaged brain window)."""
+    cavity, that region (bool) and the smoothed block-averaged brain window it was found in."""
     cavity = block_mean(cranial_cavity_mask(volume, "windowed").astype(np.float32), BLOCK) > 0.5
     in_plane = np.zeros((3, 3, 3), bool); in_plane[1] = ndimage.generate_binary_structure(2, 1)
     cavity = ndimage.binary_erosion(cavity, structure=in_plane, iterations=3)
     brain = ndimage.gaussian_filter(block_mean(volume[:, 0], BLOCK), (0, 1.0, 1.0))
     low, high = (hu_to_window(hu) for hu in BLOOD_HU)
     regions, count = ndimage.label(cavity & (brain >= low) & (brain <= high))
+    if not count: return 0, np.zeros_like(cavity), brain
     sizes = np.bincount(regions.ravel())[1:]
-    size = int(sizes.max()) if count else 0
-    if not with_mask: return size
-    return size, (regions == int(np.argmax(sizes)) + 1) if count else np.zeros_like(cavity), brain
+    return int(sizes.max()), regions == int(np.argmax(sizes)) + 1, brain
 
-def draw_regions(table: pd.DataFrame, manifest: pd.DataFrame, path: Path) -> None:
-    """The largest region's middle slice for the two highest-scored scans of each label."""
+def draw_regions(table: pd.DataFrame, views: dict, path: Path) -> None:
+    """The largest region's middle slice for the two highest-scored scans of each label; `views`: case_id ->
+    (slice index, brain window, region) of that slice."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     chosen = pd.concat([table[table.label == label].nlargest(2, "largest_region") for label in (1, 0)])
     figure, axes = plt.subplots(1, len(chosen), figsize=(3.2 * len(chosen), 3.6))
     for axis, row in zip(axes, chosen.itertuples()):
-        image = manifest.loc[manifest.case_id == row.case_id, "image"].iloc[0]
-        size, region, brain = largest_blood_region(read_scan(image).volume, with_mask=True)
-        index = int(np.median(np.nonzero(region.any(axis=(1, 2)))[0]))
-        axis.imshow(brain[index], cmap="gray", vmin=0, vmax=1)
-        axis.contour(region[index], levels=[0.5], colors="red", linewidths=0.8)
+        index, brain, region = views[row.case_id]
+        axis.imshow(brain, cmap="gray", vmin=0, vmax=1)
+        axis.contour(region, levels=[0.5], colors="red", linewidths=0.8)
         axis.set_title(f"{row.case_id} ({'bleed' if row.label else 'no bleed'}: {row.subtypes or '-'})\n"
-                       f"slice {index}, region {size} voxels", fontsize=8)
+                       f"slice {index}, region {row.largest_region} voxels", fontsize=8)
         axis.axis("off")
     figure.tight_layout()
     figure.savefig(path, dpi=100, bbox_inches="tight")
@@ -72,16 +70,19 @@ def main(root: str, dataset_dir: str, out_csv: str | None = None) -> None:
     dataset = Path(dataset_dir)
     if not (dataset / "manifest.csv").exists(): prepare_dataset("ct-ich", root, dataset)
     manifest = read_manifest(dataset)
-    sizes, heights = [], []
-    for image in manifest["image"]:
-        size, region, _ = largest_blood_region(read_scan(image).volume, with_mask=True)
+    sizes, heights, views = [], [], {}
+    for case_id, image in zip(manifest["case_id"], manifest["image"]):
+        size, region, brain = largest_blood_region(read_scan(image).volume)
         slices = np.nonzero(region.any(axis=(1, 2)))[0]
         sizes.append(size)          # where the region lies: 0 the lowest slice of the scan, 1 the highest
         heights.append(float(np.median(slices)) / (len(region) - 1) if len(slices) else np.nan)
+        if len(slices):
+            index = int(np.median(slices))
+            views[case_id] = (index, brain[index], region[index])
     table = manifest[["case_id", "label", "subtypes"]].assign(largest_region=sizes, region_height=heights)
     if out_csv:
         table.to_csv(out_csv, index=False)
-        draw_regions(table, manifest, Path(out_csv).with_name("regions.png"))
+        draw_regions(table, views, Path(out_csv).with_name("regions.png"))
     low, _, high = auc_confidence_interval(table.label, table.largest_region)
     print(f"non-learned detector on {len(table)} CT-ICH scans ({int(table.label.sum())} with a bleed): "
           f"ROC AUC {roc_auc(table.label, table.largest_region):.3f} [{low:.3f}-{high:.3f}]")

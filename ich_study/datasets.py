@@ -449,8 +449,9 @@ def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike
     `skip_bad`, are reported and left out);
     `cavity` also runs the cranial-cavity detector and stores its answer per slice in
     slice_labels.cranial_cavity, so pre-training need not.
-    A scan read for either must hold a head (`check_head_content`: air, a phantom or an empty export
-    is a bad scan like an unreadable one); `check_heads=False` skips that check (toy volumes)."""
+    A scan read for either must hold a head (`check_head_content`: air, a phantom, an empty export or
+    slices spanning under 80 mm of one is a bad scan like an unreadable one); `check_heads=False` skips
+    that check (toy volumes)."""
     root, out = Path(root), Path(out)
     if source not in SOURCES: raise ConfigError(f"--source {source!r}: choose one of {SOURCES}")
     if not root.is_dir(): raise ConfigError(f"--root {root}: no such folder")
@@ -520,7 +521,8 @@ def prepare_cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--cavity", action="store_true",
                         help="detect the cranial cavity per slice now (slice_labels.cranial_cavity), reading every scan")
     parser.add_argument("--no-head-check", action="store_true",
-                        help="with --verify or --cavity, do not refuse scans with too little soft tissue or bone to be a head")
+                        help="with --verify or --cavity, do not refuse scans with too little soft tissue or bone to be a "
+                             "head, or whose slices span under 80 mm head to feet")
     args = parser.parse_args(argv)
     manifest = run_cli("ich-prepare", lambda: prepare_dataset(
         args.source, args.root, args.out, args.seed, tuple(args.fractions), args.folds,

@@ -20,7 +20,7 @@ from .core import ScanError, atomic_write
 __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOWED_SLICE_MM', 'WINDOWED_PIXEL_MM',
            'GREY_TOLERANCE', 'Scan', 'DicomSlice', 'read_dicom_header', 'group_series', 'is_axial', 'order_slices',
            'choose_series', 'write_dicom_series', 'image_stack_files', 'scan_kind', 'check_one_kind', 'read_scan',
-           'head_content_ml', 'check_head_content']
+           'head_content_ml', 'head_coverage_mm', 'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -471,13 +471,25 @@ def head_content_ml(scan: Scan) -> tuple[float, float]:
         tissue, bone = (brain > 0.05) & (brain < 0.95), brain >= 0.98
     return float(np.count_nonzero(tissue)) * voxel_ml, float(np.count_nonzero(bone)) * voxel_ml
 
-def check_head_content(path: str | os.PathLike, scan: Scan, min_tissue_ml: float = 50.0, min_bone_ml: float = 10.0) -> None:
-    """ScanError when `scan` holds too little soft tissue or bone to be a head CT (air, a phantom, an empty export)."""
+def head_coverage_mm(scan: Scan) -> float:
+    """How far the slices of `scan` reach head to feet: the number of slices times their spacing, in mm."""
+    return scan.n_slices * float(scan.spacing_mm[0])
+
+def check_head_content(path: str | os.PathLike, scan: Scan, min_tissue_ml: float = 50.0, min_bone_ml: float = 10.0,
+                       min_coverage_mm: float = 80.0) -> None:
+    """ScanError when `scan` holds too little soft tissue or bone to be a head CT (air, a phantom, an empty export),
+    or its slices span under `min_coverage_mm` head to feet (part of a head: an interrupted copy, a wrong spacing)."""
     tissue_ml, bone_ml = head_content_ml(scan)
-    if tissue_ml >= min_tissue_ml and bone_ml >= min_bone_ml: return
-    ranges = "0-100 HU" if scan.kind == "HU" else "grey in the brain window"
-    bone_range = "300 HU or more" if scan.kind == "HU" else "white in the brain window"
-    raise ScanError(path, f"no head in this scan: {tissue_ml:.1f} mL of soft tissue ({ranges}) and {bone_ml:.1f} mL of "
-                          f"bone ({bone_range}), where a head CT has at least {min_tissue_ml:g} and {min_bone_ml:g} mL "
-                          "(whole heads: over 1,200 and 250 mL). Check that this is the head CT meant")
+    if tissue_ml < min_tissue_ml or bone_ml < min_bone_ml:
+        ranges = "0-100 HU" if scan.kind == "HU" else "grey in the brain window"
+        bone_range = "300 HU or more" if scan.kind == "HU" else "white in the brain window"
+        raise ScanError(path, f"no head in this scan: {tissue_ml:.1f} mL of soft tissue ({ranges}) and {bone_ml:.1f} mL of "
+                              f"bone ({bone_range}), where a head CT has at least {min_tissue_ml:g} and {min_bone_ml:g} mL "
+                              "(whole heads: over 1,200 and 250 mL). Check that this is the head CT meant")
+    coverage_mm = head_coverage_mm(scan)
+    if coverage_mm < min_coverage_mm:
+        raise ScanError(path, f"part of a head: its {scan.n_slices} slices, {scan.spacing_mm[0]:.3g} mm apart, span "
+                              f"{coverage_mm:.1f} mm head to feet, where a whole head CT spans 120-200 mm and this check "
+                              f"asks for {min_coverage_mm:g}. Are slices missing at an end (an interrupted copy or "
+                              "export), or is the slice spacing in the header wrong?")
 

@@ -391,6 +391,24 @@ def test_predict_refuses_a_scan_without_a_head(smoke, tmp_path):
     assert 0.0 <= classified["probability"] <= 1.0
 
 
+def test_predict_refuses_part_of_a_head(smoke, tmp_path):
+    """A DICOM series holding only the first 6 slices of a head, as an interrupted copy leaves it (evenly spaced,
+    no gap between them), is refused by name with the span its slices cover; the whole series beside it is classified."""
+    from ich_study.io import read_scan, write_dicom_series
+    work, _ = smoke
+    model = work / "runs" / "smoke" / "e2e2" / "best.pt"
+    manifest = pd.read_csv(work / "data" / "smoke-cohort" / "manifest.csv")
+    scan = read_scan(work / "data" / "smoke-cohort" / manifest["image"].iloc[0])
+    write_dicom_series(scan.volume, tmp_path / "whole", spacing_mm=scan.spacing_mm)
+    write_dicom_series(scan.volume[:6], tmp_path / "interrupted", spacing_mm=scan.spacing_mm)
+    code, lines, stderr = _predict("--model", model, tmp_path / "interrupted", tmp_path / "whole")
+    assert code == 1 and "Traceback" not in stderr
+    partial, whole = lines
+    assert partial["error"].startswith(f"{tmp_path / 'interrupted'}: part of a head: its 6 slices")
+    assert f"span {6 * scan.spacing_mm[0]:.1f} mm head to feet" in partial["error"] and "probability" not in partial
+    assert 0.0 <= whole["probability"] <= 1.0 and len(whole["slice_scores"]) == scan.n_slices
+
+
 @pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "profiles").glob("*.toml")))
 def test_every_shipped_profile_passes_its_check(name):
     """Every profile in profiles/ (demo, demo128, ct-ich, full, smoke) has only keys something reads, and

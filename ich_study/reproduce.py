@@ -25,8 +25,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from .core import (ConfigError, ICHStudyError, ScanError, atomic_write, load_profile, provenance,
-                            repo_root, run_cli, write_json)
+from .core import (CheckpointError, ConfigError, ICHStudyError, ScanError, atomic_write, load_profile,
+                            provenance, repo_root, run_cli, write_json)
 
 # %% auto #0
 __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA_SOURCES', 'DATA_KEYS', 'SYNTHETIC_REQUIRED',
@@ -36,7 +36,7 @@ __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA
            'preprocessing_cache_bytes', 'synthetic_study_bytes', 'check_cache_space', 'bytes_under', 'check_free_space',
            'is_reusable', 'run_name', 'run_experiment', 'training_progress', 'step_recorder', 'step_progress',
            'reporting_progress', 'training_precision', 'reproduce', 'reproduce_cli', 'check_input_kind',
-           'per_scan_slice', 'predict_scan', 'predict_cli']
+           'per_scan_slice', 'operating_point_at', 'predict_scan', 'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -547,6 +547,18 @@ UNTRAINED_HEAD_NOTES = {   # what a checkpoint whose head never trained (`traine
     "slice": "trained from random weights without slice labels: its slice head never trained, so no slice scores; "
              "slice_influence says which slices drive its decision"}
 
+def operating_point_at(checkpoint: dict[str, Any], target_sensitivity: float) -> dict[str, Any]:
+    """The operating point for `target_sensitivity` chosen again on the validation scores the checkpoint keeps
+    (`validation_operating_point`); CheckpointError where it keeps none."""
+    from ich_study.train import validation_operating_point
+    scores = (checkpoint.get("operating_point") or {}).get("validation_scores")
+    if scores is None:
+        raise CheckpointError(f"a checkpoint of stage {checkpoint.get('stage')!r} that keeps no validation scores, so no "
+                              "threshold can be chosen for another sensitivity: a stage-1 cnn checkpoint has no scan "
+                              "decision, and checkpoints written before 2026-12-06 keep only the threshold for "
+                              f"{(checkpoint.get('operating_point') or {}).get('target_sensitivity')}")
+    return validation_operating_point(scores["label"], scores["probability"], target_sensitivity)
+
 def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: str = "cpu",
                  influence: bool = True) -> dict[str, Any]:
     """Classify one scan with a loaded checkpoint/model; returns a JSON-ready dict. Per-slice values are given
@@ -592,6 +604,8 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     result = {"path": str(path), "probability": probability,
               "decision": None if threshold is None or probability is None else ("ICH" if probability >= threshold else "no ICH"),
               "threshold": threshold, "target_sensitivity": operating_point.get("target_sensitivity"),
+              "validation_sensitivity": operating_point.get("validation_sensitivity"),     # at the threshold, on the
+              "validation_specificity": operating_point.get("validation_specificity"),     # scans it was chosen on
               "top_slices": None if slice_scores is None else _top(slice_scores),
               "slice_scores": None if slice_scores is None else [round(float(s), 4) for s in slice_scores],
               "top_influence_slices": None if slice_influence is None else _top(slice_influence),
@@ -614,7 +628,12 @@ def predict_cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     parser.add_argument("--no-influence", action="store_true", help="skip slice_influence (N BiLSTM passes per "
                         "scan, about twice the time of classifying it on a CPU: bench/bench_influence.py)")
+    parser.add_argument("--target-sensitivity", type=float, default=None, help="decide at the threshold that finds this "
+                        "share of the validation bleeds (chosen on the validation scores the checkpoint keeps) instead "
+                        "of the checkpoint's operating point (0.98, the paper's)")
     args = parser.parse_args(argv)
+    if args.target_sensitivity is not None and not 0 < args.target_sensitivity <= 1:
+        parser.error(f"--target-sensitivity {args.target_sensitivity:g}: give a share of the bleeds, above 0 and at most 1")
     import torch
     from ich_study.core import set_torch_threads
     from ich_study.train import load_checkpoint, model_from_checkpoint
@@ -632,6 +651,8 @@ def predict_cli(argv: list[str] | None = None) -> None:
     try:
         checkpoint = load_checkpoint(args.model)
         model = model_from_checkpoint(checkpoint).to(device).eval()
+        if args.target_sensitivity is not None:
+            checkpoint = {**checkpoint, "operating_point": operating_point_at(checkpoint, args.target_sensitivity)}
     except ICHStudyError as exc:
         print(json.dumps({"model": args.model, "error": str(exc)}), flush=True)
         raise SystemExit(2)

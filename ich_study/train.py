@@ -31,7 +31,8 @@ from .preprocess import PreprocessConfig, SliceDataset, VolumeDataset, balanced_
 __all__ = ['STAGES', 'STAGE_DEFAULTS', 'CHECKPOINT_FORMAT', 'RUNTIME_FIELDS', 'trained_heads', 'TrainConfig', 'save_checkpoint',
            'load_checkpoint', 'model_from_checkpoint', 'initial_model', 'optimizer_for', 'stage_logits', 'train_step',
            'toy_volumes', 'run_tables', 'training_draws', 'training_input', 'kind_checked_reader', 'predict_scans',
-           'predict_slices', 'safe_auc', 'weight_average', 'plot_learning_curves', 'batch_loader', 'train_stage']
+           'predict_slices', 'safe_auc', 'validation_operating_point', 'weight_average', 'plot_learning_curves',
+           'batch_loader', 'train_stage']
 
 # %% ../nbs/06_train.ipynb #1eb7ffdf
 STAGES = ("cnn", "lstm", "e2e", "scratch")
@@ -363,6 +364,19 @@ def safe_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
     labels = np.asarray(labels)
     return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else float("nan")
 
+# %% ../nbs/06_train.ipynb #44dbac24
+def validation_operating_point(labels: Sequence[int], probabilities: Sequence[float],
+                               target_sensitivity: float) -> dict[str, Any]:
+    """The threshold for `target_sensitivity` on the validation scans (`threshold_at_sensitivity`), the sensitivity
+    and specificity it gives there, and the validation labels and probabilities it was chosen from."""
+    from ich_study.stats import operating_point_metrics, threshold_at_sensitivity
+    labels, probabilities = [int(v) for v in labels], [float(v) for v in probabilities]
+    threshold = threshold_at_sensitivity(labels, probabilities, target_sensitivity)
+    metrics = operating_point_metrics(labels, probabilities, threshold)
+    return {"threshold": threshold, "target_sensitivity": float(target_sensitivity), "chosen_on": "validation",
+            "validation_sensitivity": metrics["sensitivity"], "validation_specificity": metrics["specificity"],
+            "validation_scores": {"label": labels, "probability": probabilities}}
+
 # %% ../nbs/06_train.ipynb #5e1a7c21
 def weight_average(model: ICHNet, decay: float) -> torch.optim.swa_utils.AveragedModel | None:
     """An exponential moving average of `model`'s weights and buffers with `decay` (None when `decay`
@@ -410,7 +424,6 @@ def batch_loader(dataset: torch.utils.data.Dataset, draws: list[int], batch_size
 
 def train_stage(config: TrainConfig, reader: Callable | None = None, progress: bool = True) -> Path:
     """Train one stage; writes runs/{experiment}/ and returns the path of its best.pt."""
-    from ich_study.stats import threshold_at_sensitivity
     config = config.resolved()
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -514,10 +527,8 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
                     best_metric = metric
                     operating_point = None
                     if stage != "cnn" and (predictions["label"] == 1).any():
-                        threshold = threshold_at_sensitivity(predictions["label"], predictions["probability"],
-                                                             config.target_sensitivity)
-                        operating_point = {"threshold": threshold, "target_sensitivity": config.target_sensitivity,
-                                           "chosen_on": "validation"}
+                        operating_point = validation_operating_point(predictions["label"], predictions["probability"],
+                                                                     config.target_sensitivity)
                     save_checkpoint({**base, "model_state": evaluated.state_dict(), "step": step,
                                      "best_metric": metric, "operating_point": operating_point}, best_path)
                     write_csv(predictions, run_dir / "predictions_val.csv")

@@ -208,6 +208,38 @@ def test_predict_nifti_and_a_bad_scan(smoke, tmp_path):
         assert values[top[0]] == max(values) and len(top) == 5
 
 
+def test_predict_at_another_target_sensitivity(smoke, tmp_path):
+    """Each line gives the sensitivity and specificity its threshold found on the run's validation scans
+    (predictions_val.csv); --target-sensitivity chooses the threshold again on those scans, from the checkpoint
+    alone. A checkpoint that keeps no validation scores, and a target outside (0, 1], are refused."""
+    from ich_study.stats import operating_point_metrics, threshold_at_sensitivity
+    from ich_study.train import load_checkpoint, save_checkpoint
+    work, _ = smoke
+    run = work / "runs" / "smoke" / "e2e2"
+    validation = pd.read_csv(run / "predictions_val.csv")
+    manifest = pd.read_csv(work / "data" / "smoke-cohort" / "manifest.csv")
+    scan = work / "data" / "smoke-cohort" / manifest["image"].iloc[0]
+    code, (saved,), _ = _predict("--model", run / "best.pt", "--no-influence", scan)
+    assert code == 0
+    code, (moved,), _ = _predict("--model", run / "best.pt", "--no-influence", "--target-sensitivity", 0.5, scan)
+    assert code == 0
+    for line, target in ((saved, 0.98), (moved, 0.5)):
+        threshold = threshold_at_sensitivity(validation.label, validation.probability, target)
+        found = operating_point_metrics(validation.label, validation.probability, threshold)
+        assert line["target_sensitivity"] == target and line["threshold"] == pytest.approx(threshold)
+        assert line["validation_sensitivity"] == pytest.approx(found["sensitivity"])
+        assert line["validation_specificity"] == pytest.approx(found["specificity"])
+        assert line["decision"] == ("ICH" if line["probability"] >= line["threshold"] else "no ICH")
+    assert moved["threshold"] > saved["threshold"] and moved["probability"] == saved["probability"]
+    old = load_checkpoint(run / "best.pt")
+    del old["operating_point"]["validation_scores"]                  # as checkpoints written before 2026-12-06
+    save_checkpoint(old, tmp_path / "old.pt")
+    code, lines, _ = _predict("--model", tmp_path / "old.pt", "--target-sensitivity", 0.5, scan)
+    assert code == 2 and "keeps no validation scores" in lines[0]["error"] and "probability" not in lines[0]
+    code, _, stderr = _predict("--model", run / "best.pt", "--target-sensitivity", 1.5, scan)
+    assert code == 2 and "--target-sensitivity 1.5: give a share of the bleeds" in stderr
+
+
 def test_predict_says_what_a_stage_1_or_scratch_checkpoint_cannot_give(smoke):
     """The slice CNN of stage 1 has no trained BiLSTM: slice scores, but no scan probability or decision (it printed
     the untrained head's output before); `scratch2` never trained its slice head: no slice scores, only influence."""

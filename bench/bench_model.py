@@ -102,14 +102,14 @@ def train_step_child(args) -> None:
 def _peak_rss_gb() -> float:
     """This process's peak resident size (VmHWM). Not ru_maxrss: Linux carries that across fork and
     execve, so a child started by a big parent would report the parent's peak as its own."""
-    with open("/proc/self/status") as handle:
+    with open("/proc/self/status", encoding="ascii") as handle:
         for line in handle:
             if line.startswith("VmHWM:"): return int(line.split()[1]) * 1024 / 1e9
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _current_rss_gb() -> float:
-    with open("/proc/self/statm") as handle: pages = int(handle.read().split()[1])
+    with open("/proc/self/statm", encoding="ascii") as handle: pages = int(handle.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e9
 
 

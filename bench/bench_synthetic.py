@@ -34,7 +34,7 @@ def measure(n_cases: int, matrix: int, slices: str, workers: int, blas_default: 
         with ProcessPoolExecutor(max_workers=1) as runner:
             peak_kib = runner.submit(_run, folder, n_cases, matrix, slices, workers, blas_default).result()
         seconds = time.perf_counter() - started
-        cohort = json.loads((Path(folder) / "cohort" / "cohort.json").read_text())
+        cohort = json.loads((Path(folder) / "cohort" / "cohort.json").read_text(encoding="utf-8"))
         digest = hashlib.sha256()
         for path in sorted((Path(folder) / "cohort").glob("[im]*/*.nii.gz")): digest.update(path.read_bytes())
     return {"matrix": matrix, "slices": slices, "cases": n_cases, "workers": workers,

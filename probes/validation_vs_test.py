@@ -42,7 +42,7 @@ def summarise(report: Path, evaluations: int) -> None:
              for positives, scans in zip(counts["sum"], counts["count"])]
     print(f"no signal at all, best of {evaluations} validations per fold: mean {np.mean(noise):.3f} "
           f"(validation positives / scans per fold: {', '.join(f'{p}/{n}' for p, n in zip(counts['sum'], counts['count']))})")
-    seconds = json.loads((report / "reproduce.json").read_text())["seconds"]
+    seconds = json.loads((report / "reproduce.json").read_text(encoding="utf-8"))["seconds"]
     print("minutes:", {name: round(value / 60, 1) for name, value in seconds.items()})
 
 if __name__ == "__main__":

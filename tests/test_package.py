@@ -162,11 +162,13 @@ def test_text_files_are_utf8_whatever_the_locale(tmp_path):
     assert (tmp_path / "README.md").read_text(encoding="utf-8").strip() == "AUC \u2265 0.85 \u2013 K\u00f6ln"
 
 
-def test_package_text_io_names_its_encoding():
-    """Every text read or write in ich_study/ says encoding=..., so that no file depends on the locale."""
+def test_text_io_names_its_encoding():
+    """Every text read or write in ich_study/, and in the probes, benchmarks and tests beside it, says encoding=...,
+    so that no file depends on the locale."""
     import ast
     unnamed = []
-    for module in sorted((ROOT / "ich_study").glob("*.py")):
+    modules = sorted(path for folder in ("ich_study", "probes", "bench", "tests") for path in (ROOT / folder).rglob("*.py"))
+    for module in modules:
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Call): continue
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
@@ -175,5 +177,5 @@ def test_package_text_io_names_its_encoding():
             binary = isinstance(mode, ast.Constant) and "b" in str(mode.value)
             text_call = name in ("read_text", "write_text") or (name == "open" and not binary
                                                                  and isinstance(node.func, ast.Name))
-            if text_call and "encoding" not in keywords: unnamed.append(f"{module.name}:{node.lineno}")
+            if text_call and "encoding" not in keywords: unnamed.append(f"{module.relative_to(ROOT)}:{node.lineno}")
     assert not unnamed, f"text I/O without encoding= at {unnamed}"

@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=3000)
     args = parser.parse_args()
     set_torch_threads()
-    reference = TrainConfig(**json.loads((args.run_dir / "config.json").read_text()))
+    reference = TrainConfig(**json.loads((args.run_dir / "config.json").read_text(encoding="utf-8")))
     probe = replace(reference, runs_dir=str(args.out_dir), experiment=f"cnn-lr{args.lr:g}-{args.batches}",
                     lr=args.lr, n_samples=args.batches * reference.batch_slices)
     train_stage(probe, progress=False)

@@ -368,13 +368,15 @@ def safe_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
 def validation_operating_point(labels: Sequence[int], probabilities: Sequence[float],
                                target_sensitivity: float) -> dict[str, Any]:
     """The threshold for `target_sensitivity` on the validation scans (`threshold_at_sensitivity`), the sensitivity
-    and specificity it gives there, and the validation labels and probabilities it was chosen from."""
+    and specificity it gives there (None where no negative scan validates), and the validation labels and
+    probabilities it was chosen from."""
     from ich_study.stats import operating_point_metrics, threshold_at_sensitivity
     labels, probabilities = [int(v) for v in labels], [float(v) for v in probabilities]
     threshold = threshold_at_sensitivity(labels, probabilities, target_sensitivity)
     metrics = operating_point_metrics(labels, probabilities, threshold)
+    specificity = None if math.isnan(metrics["specificity"]) else metrics["specificity"]     # JSON has no NaN
     return {"threshold": threshold, "target_sensitivity": float(target_sensitivity), "chosen_on": "validation",
-            "validation_sensitivity": metrics["sensitivity"], "validation_specificity": metrics["specificity"],
+            "validation_sensitivity": metrics["sensitivity"], "validation_specificity": specificity,
             "validation_scores": {"label": labels, "probability": probabilities}}
 
 # %% ../nbs/06_train.ipynb #5e1a7c21

@@ -31,10 +31,10 @@ __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON
            'apply_operating_point', 'operating_point_table', 'subgroups_table', 'model_slice_labels', 'top_slice_hit',
            'middle_of_scan', 'localisation_table', 'plot_slice_readings', 'timing_table', 'plot_roc_curves',
            'ExampleSlice', 'pick_examples', 'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset',
-           'run_parameters', 'run_fold', 'normalise_runs', 'check_run_split', 'score_lstm_run', 'linear_svm',
-           'choose_svm_c', 'svm_c_at_grid_edge', 'cross_validated_platt_svm', 'platt_scaled_svm', 'platt_slope',
-           'cnn_slice_outputs', 'padded_feature_rows', 'cnn_baselines', 'time_classification', 'example_slice_loader',
-           'evaluate_study', 'redraw_examples']
+           'run_parameters', 'run_fold', 'normalise_runs', 'external_test_dataset', 'check_run_split', 'score_lstm_run',
+           'linear_svm', 'choose_svm_c', 'svm_c_at_grid_edge', 'cross_validated_platt_svm', 'platt_scaled_svm',
+           'platt_slope', 'cnn_slice_outputs', 'padded_feature_rows', 'cnn_baselines', 'time_classification',
+           'example_slice_loader', 'evaluate_study', 'redraw_examples']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -691,6 +691,35 @@ def normalise_runs(runs: Mapping[str, Any] | str | None) -> dict[str, list[Path]
         if folders: normalised[experiment] = [Path(f) for f in folders]
     return normalised
 
+# %% ../nbs/08_evaluate.ipynb #32c28406
+def external_test_dataset(manifest: pd.DataFrame, splits: pd.DataFrame, test_data_dir: str | os.PathLike
+                          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """(manifest, splits, slice labels) of the runs' own dataset with its test split replaced by every scan of the
+    dataset in `test_data_dir`, whose case and patient ids get the folder's name as a prefix ('cq500:CQ500-CT-1');
+    the slice labels are the other dataset's (None if it has none), renamed alike."""
+    from ich_study.datasets import read_manifest, read_slice_labels
+    from ich_study.io import check_one_kind, scan_kind
+    test_dir = Path(test_data_dir)
+    if "split" not in splits.columns:
+        raise ConfigError(f"testing on {test_dir}: the runs' own split has cross-validation folds only, one model per "
+                          "fold; test a holdout chain (a split with train, val and test) on another dataset")
+    external = read_manifest(test_dir)
+    if external.empty: raise ConfigError(f"{test_dir / 'manifest.csv'}: no scans to test on")
+    prefix = f"{test_dir.resolve().name}:"
+    external = external.assign(case_id=prefix + external.case_id.astype(str),
+                               patient_id=prefix + external.patient_id.astype(str))
+    own_split = manifest.patient_id.astype(str).map(splits.set_index("patient_id").split)
+    own = manifest[own_split.isin(["train", "val"])]
+    kinds = {case: scan_kind(image) for case, image in zip(own.case_id[:1], own.image[:1])}
+    kinds.update({case: scan_kind(image) for case, image in zip(external.case_id, external.image)})
+    check_one_kind(kinds, test_dir)
+    combined_splits = pd.concat([splits.loc[splits.split.isin(["train", "val"]), ["patient_id", "split"]],
+                                 pd.DataFrame({"patient_id": external.patient_id.unique(), "split": "test"})],
+                                ignore_index=True)
+    slice_labels = read_slice_labels(test_dir)
+    if slice_labels is not None: slice_labels = slice_labels.assign(case_id=prefix + slice_labels.case_id.astype(str))
+    return pd.concat([own, external], ignore_index=True), combined_splits, slice_labels
+
 # %% ../nbs/08_evaluate.ipynb #e311a554
 def _preprocess_config(checkpoint: Mapping[str, Any]):
     from ich_study.preprocess import PreprocessConfig
@@ -885,15 +914,14 @@ def time_classification(run_dir: Path, rows: pd.DataFrame, device: str, experime
                              "reading_s": read - start, "preprocessing_s": prepared - read, "model_s": done - prepared})
     return pd.DataFrame(measured)
 
-def example_slice_loader(manifest: pd.DataFrame, data_dir: str | os.PathLike) -> Callable[[str], ExampleSlice]:
-    """load_slice(case_id) -> ExampleSlice: for a scan with a bleed (slice labels), the slice where it covers the
-    largest area (`lesion_mm2`, else its bounding box's; the middle of its slices where neither is known), with
-    its box; else the middle slice. HU scans are shown in the brain window (level 40, width 80 HU)."""
+def example_slice_loader(manifest: pd.DataFrame, slice_labels: pd.DataFrame | None) -> Callable[[str], ExampleSlice]:
+    """load_slice(case_id) -> ExampleSlice: for a scan with a bleed (`slice_labels`, as `read_slice_labels` reads
+    them), the slice where it covers the largest area (`lesion_mm2`, else its bounding box's; the middle of its
+    slices where neither is known), with its box; else the middle slice. HU scans are shown in the brain window
+    (level 40, width 80 HU)."""
     from ich_study.io import read_scan
     from ich_study.preprocess import apply_windows
     images = manifest.set_index("case_id").image
-    labels_path = Path(data_dir) / "slice_labels.csv"
-    slice_labels = pd.read_csv(labels_path, dtype={"case_id": str}) if labels_path.exists() else None
     def load_slice(case_id: str) -> ExampleSlice:
         scan = read_scan(images[case_id])
         volume = scan.volume
@@ -923,24 +951,40 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
                    seed: int = 0, level: float = 0.95, device: str = "auto",
                    cache_dir: str | os.PathLike | None = None, n_timing: int = 10,
                    data_name: str | None = None, command: str | None = None,
-                   progress: Callable[[str], None] | None = None) -> Path:
+                   progress: Callable[[str], None] | None = None,
+                   test_data_dir: str | os.PathLike | None = None) -> Path:
     """Score the validation and test splits with every run, build the baselines and write reports/{study}/.
-    `progress`, if given, is told in a few words what is being done at each step."""
+    `progress`, if given, is told in a few words what is being done at each step. With `test_data_dir`, the test
+    scans are every scan of that dataset instead of `data_dir`'s test split (`external_test_dataset`)."""
     def step(what: str) -> None:
         if progress: progress(what)
     runs = normalise_runs(runs)
     if not runs: raise ConfigError("nothing to evaluate: `runs` is empty")
     manifest, splits = read_dataset(data_dir)
+    from ich_study.datasets import read_slice_labels
+    slice_labels = read_slice_labels(data_dir)
+    notes: list[str] = []
+    tested = manifest                                      # the scans whose dataset the report names
+    if test_data_dir:
+        folded = sorted(experiment for experiment, folders in runs.items() if len(folders) > 1)
+        if folded: raise ConfigError(f"testing on {test_data_dir}: {folded[0]} has {len(runs[folded[0]])} fold runs; "
+                                     "another dataset is tested with one run per experiment (a holdout chain)")
+        manifest, splits, slice_labels = external_test_dataset(manifest, splits, test_data_dir)
+        prefix = f"{Path(test_data_dir).resolve().name}:"
+        tested = manifest[manifest.case_id.str.startswith(prefix)]
+        notes.append(f"External test: the test scans are every scan of {Path(test_data_dir).resolve()} (case ids "
+                     f"prefixed '{prefix}'); the runs trained on {Path(data_dir).resolve()}, "
+                     "whose validation scans also chose the SVM's C and sigmoid and every operating point, so no test "
+                     "scan trained or chose anything.")
     from ich_study.model import resolve_device
     device = str(resolve_device(device))
     cache_dir = cache_dir or Path(data_dir) / "cache"        # the training runs' default cache
-    sources = ",".join(sorted(set(manifest.get("source", pd.Series(["unknown"])).astype(str))))
-    data_name = data_name or f"{sources} data '{Path(data_dir).name}'"
+    sources = ",".join(sorted(set(tested.get("source", pd.Series(["unknown"])).fillna("unknown").astype(str))))
+    data_name = data_name or (f"{sources} data '{Path(data_dir).name}'" if not test_data_dir else
+                              f"{sources} data '{Path(test_data_dir).name}' (external test of models trained on "
+                              f"'{Path(data_dir).name}')")
     tables: dict[str, list[pd.DataFrame]] = {}
-    notes: list[str] = []
     svm_selection: list[pd.DataFrame] = []
-    from ich_study.datasets import read_slice_labels
-    slice_labels = read_slice_labels(data_dir)
     labelled = set() if slice_labels is None else set(slice_labels.case_id.astype(str))
     slice_readings: list[pd.DataFrame] = []   # per-slice readings of the positive test scans, for localisation_table
     def add(name, table, fold): tables.setdefault(name, []).append(table.assign(fold=fold))
@@ -973,34 +1017,41 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
         step(f"timing the classification of {n_timing} test scans with {timed}")
         timings = time_classification(run_dir, rows[rows.split == "test"], device, timed, n_timing)
     record = {"command": command or " ".join(sys.argv), "data_dir": str(Path(data_dir).resolve()),
+              "test_data_dir": str(Path(test_data_dir).resolve()) if test_data_dir else None,
               "runs": {e: [str(f) for f in folders] for e, folders in runs.items()}}
     if any(len(f) > 1 for f in runs.values()):
         notes.append("Cross-validation: out-of-fold test predictions of all folds are pooled (see predictions/*.csv, column fold).")
     step(f"bootstrap intervals ({n_boot} resamples), DeLong tests, figures and the report")
     return evaluate_predictions(study, predictions, report_dir, data_name, manifest, n_boot, target_sensitivity,
-                                seed, level, timings, example_slice_loader(manifest, data_dir), notes=notes, record=record,
+                                seed, level, timings, example_slice_loader(manifest, slice_labels), notes=notes, record=record,
                                 svm_selection=pd.concat(svm_selection, ignore_index=True) if svm_selection else None,
                                 slice_readings=pd.concat(slice_readings, ignore_index=True) if slice_readings else None,
                                 slice_labels=slice_labels)
 
 # %% ../nbs/08_evaluate.ipynb #6976a2aa
-def redraw_examples(report_dir: str | os.PathLike, data_dir: str | os.PathLike) -> Path:
+def redraw_examples(report_dir: str | os.PathLike, data_dir: str | os.PathLike,
+                    test_data_dir: str | os.PathLike | None = None) -> Path:
     """Write `examples.png` of the report in `report_dir` again, from its primary experiment's predictions
-    and operating point (evaluation.json) and the scans of the dataset in `data_dir`; nothing else changes."""
+    and operating point (evaluation.json) and the scans of the dataset in `data_dir` (and, for an external test,
+    of `test_data_dir`, by default the one evaluation.json records); nothing else changes."""
     report_dir = Path(report_dir)
     record_path = report_dir / "evaluation.json"
     if not record_path.exists(): raise ConfigError(f"{record_path}: missing; is {report_dir} a report of evaluate_study?")
-    parameters = json.loads(record_path.read_text(encoding="utf-8"))["parameters"]
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    parameters, test_data_dir = record["parameters"], test_data_dir or record.get("test_data_dir")
     primary = parameters["primary"]
     from ich_study.seeds import read_report                  # reads and checks every predictions/*.csv
     predictions, _ = read_report(report_dir)
     predictions_path = report_dir / "predictions" / f"{primary}.csv"
     if primary not in predictions: raise ConfigError(f"{predictions_path}: missing, so its figure cannot be drawn")
     table = predictions[primary].assign(case_id=lambda t: t.case_id.astype(str))
-    manifest, _ = read_dataset(data_dir)
+    from ich_study.datasets import read_slice_labels
+    manifest, splits = read_dataset(data_dir)
+    slice_labels = read_slice_labels(data_dir)
+    if test_data_dir: manifest, _, slice_labels = external_test_dataset(manifest, splits, test_data_dir)
     unknown = sorted(set(table.case_id) - set(manifest.case_id.astype(str)))
     if unknown:
         raise ConfigError(f"{predictions_path}: {len(unknown)} scans (e.g. {unknown[0]}) are not in the dataset "
                           f"{data_dir}; is it the dataset the report was made from?")
     decided = apply_operating_point(table, parameters["target_sensitivity"])
-    return plot_examples(decided, example_slice_loader(manifest, data_dir), report_dir / "examples.png", primary)
+    return plot_examples(decided, example_slice_loader(manifest, slice_labels), report_dir / "examples.png", primary)

@@ -181,6 +181,49 @@ def test_an_evaluation_that_writes_no_report_stops_the_chain(smoke, tmp_path):
     assert "Nothing to evaluate" in notebook.read_text(encoding="utf-8")
     assert not (tmp_path / "reports" / "empty" / "reproduce.json").exists()
 
+def test_evaluate_the_runs_on_another_dataset(smoke, tmp_path):
+    """The chain's runs tested on a second synthetic cohort (another generator seed) by the evaluation notebook
+    with test_data_dir: the test rows are that cohort's scans (ids prefixed), each scored as its model scores it,
+    while the validation rows, the SVM's C and every operating point are those of the chain's own report, chosen
+    on its validation scans; the report names the data it tested and how. Cross-validation runs are refused."""
+    from ich_study.core import ConfigError
+    from ich_study.datasets import read_manifest
+    from ich_study.evaluate import evaluate_study
+    from ich_study.reproduce import _run_notebook
+    from ich_study.synthetic import synthesize_cohort
+    from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans
+    from ich_study.preprocess import PreprocessConfig
+    work, own_report = smoke
+    other = synthesize_cohort(tmp_path / "cohort7", n_cases=8, matrix=64, slices=(24, 32), positive_fraction=0.5,
+                              seed=7, workers=1, progress=False)
+    runs = {name: [str(work / "runs" / "smoke" / name)] for name in ("cnn", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2")}
+    report = tmp_path / "report"
+    _run_notebook(ROOT / "nbs" / "evaluate.ipynb", tmp_path / "evaluate.ipynb",
+                  dict(study="smoke-on-cohort7", data_dir=str(work / "data" / "smoke-cohort"), test_data_dir=str(other),
+                       runs=json.dumps(runs), report_dir=str(report), n_boot=50, n_timing=1, device="cpu"), cwd=ROOT)
+    cohort = read_manifest(other)
+    checkpoint = load_checkpoint(work / "runs" / "smoke" / "e2e2" / "best.pt")
+    expected = predict_scans(model_from_checkpoint(checkpoint), cohort, PreprocessConfig.from_dict(checkpoint["preprocess"]),
+                             None, progress=False).set_index("case_id").probability
+    for name in ("e2e2", "svm", "cnn-max", "lstm1"):
+        tested, own = (pd.read_csv(folder / "predictions" / f"{name}.csv", dtype={"case_id": str}) for folder in (report, own_report))
+        test = tested[tested.split == "test"]
+        assert sorted(test.case_id) == sorted("cohort7:" + cohort.case_id) and test.label.tolist() == [
+            int(cohort.set_index("case_id").label[c.split(":", 1)[1]]) for c in test.case_id]
+        pd.testing.assert_frame_equal(tested[tested.split == "val"].reset_index(drop=True),
+                                      own[own.split == "val"].reset_index(drop=True))
+        if name == "e2e2":
+            assert test.probability.to_numpy() == pytest.approx(expected[[c.split(":", 1)[1] for c in test.case_id]].to_numpy(), abs=1e-6)
+    tested_points, own_points = (pd.read_csv(folder / "operating_point.csv") for folder in (report, own_report))
+    assert tested_points.thresholds.tolist() == own_points.thresholds.tolist()       # chosen on the same validation scans
+    assert pd.read_csv(report / "svm_selection.csv").equals(pd.read_csv(own_report / "svm_selection.csv"))
+    text = (report / "report.md").read_text(encoding="utf-8")
+    assert "synthetic data 'cohort7' (external test of models trained on 'smoke-cohort')" in text
+    assert f"External test: the test scans are every scan of {other.resolve()}" in text
+    with pytest.raises(ConfigError, match="e2e2 has 2 fold runs"):
+        evaluate_study("x", work / "data" / "smoke-cohort", {"e2e2": runs["e2e2"] * 2}, tmp_path / "x", test_data_dir=other)
+
+
 def _predict(*arguments, cwd=None):
     result = subprocess.run([str(BIN / "ich-predict"), *map(str, arguments)], capture_output=True,
                             text=True, encoding="utf-8", timeout=300, cwd=cwd)

@@ -842,23 +842,33 @@ def cnn_slice_outputs(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str
             features[row.case_id] = slice_features.cpu().numpy()
     return features, probabilities
 
-def padded_feature_rows(features: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Each scan's N x 512 slice features zero-padded at both ends (centred) to the longest scan given, flattened."""
-    length = max(matrix.shape[0] for matrix in features.values())
-    def padded(matrix):
+def padded_feature_rows(features: Mapping[str, np.ndarray], length: int | None = None) -> dict[str, np.ndarray]:
+    """Each scan's N x 512 slice features centred in `length` slices (by default the longest scan given), flattened:
+    a shorter scan zero-padded at both ends, a longer one cut at both ends to its middle `length` slices."""
+    length = length or max(matrix.shape[0] for matrix in features.values())
+    def centred(matrix):
+        if matrix.shape[0] > length:
+            start = (matrix.shape[0] - length) // 2
+            return matrix[start:start + length].ravel()
         before = (length - matrix.shape[0]) // 2
         return np.pad(matrix, ((before, length - matrix.shape[0] - before), (0, 0))).ravel()
-    return {case_id: padded(matrix) for case_id, matrix in features.items()}
+    return {case_id: centred(matrix) for case_id, matrix in features.items()}
 
 def cnn_baselines(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str, seed: int = 0,
                   notes: list[str] | None = None, svm_selection: list[pd.DataFrame] | None = None
                   ) -> dict[str, pd.DataFrame]:
     """The paper's baselines from a stage-1 CNN: max / 95th percentile of slice probabilities, and a Platt-scaled
-    linear SVM whose C is chosen on the validation scans (`choose_svm_c`; its table is appended to `svm_selection`)."""
+    linear SVM whose C is chosen on the validation scans (`choose_svm_c`; its table is appended to `svm_selection`),
+    its input each scan's slice features centred in as many slices as the longest training scan has."""
     features, slice_probabilities = cnn_slice_outputs(run_dir, rows, cache_dir, device)
-    flat = padded_feature_rows(features)                         # case_id -> flattened, centred, zero-padded
     train = rows[rows.split == "train"]
     if train.label.nunique() < 2: raise LabelError(f"{run_dir}: the training split needs both classes to fit the SVM")
+    length = max(features[case_id].shape[0] for case_id in train.case_id)     # the SVM's input: the longest training scan
+    flat = padded_feature_rows(features, length)                 # case_id -> flattened, centred in `length` slices
+    cut = [case_id for case_id in rows.case_id if features[case_id].shape[0] > length]
+    if notes is not None and cut:
+        notes.append(f"{run_dir}: {len(cut)} validation or test scans (e.g. {cut[0]}) have more slices for the CNN than "
+                     f"the longest training scan, {length}; the SVM, whose input is that long, reads their middle {length}.")
     train_features = np.stack([flat[c] for c in train.case_id])
     val = rows[rows.split == "val"]
     val_features = np.stack([flat[c] for c in val.case_id]) if len(val) else train_features[:0]

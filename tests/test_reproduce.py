@@ -185,7 +185,9 @@ def test_evaluate_the_runs_on_another_dataset(smoke, tmp_path):
     """The chain's runs tested on a second synthetic cohort (another generator seed) by the evaluation notebook
     with test_data_dir: the test rows are that cohort's scans (ids prefixed), each scored as its model scores it,
     while the validation rows, the SVM's C and every operating point are those of the chain's own report, chosen
-    on its validation scans; the report names the data it tested and how. Cross-validation runs are refused."""
+    on its validation scans, the SVM's input included: the cohort's scans have 41 slices, more than any training scan
+    (at most 32), and are cut to 32; padded to 41, the training scans would have moved by 4 or 5 slices, and the SVM
+    with them. The report names the data it tested and how. Cross-validation runs are refused."""
     from ich_study.core import ConfigError
     from ich_study.datasets import read_manifest
     from ich_study.evaluate import evaluate_study
@@ -194,7 +196,7 @@ def test_evaluate_the_runs_on_another_dataset(smoke, tmp_path):
     from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans
     from ich_study.preprocess import PreprocessConfig
     work, own_report = smoke
-    other = synthesize_cohort(tmp_path / "cohort7", n_cases=8, matrix=64, slices=(24, 32), positive_fraction=0.5,
+    other = synthesize_cohort(tmp_path / "cohort7", n_cases=8, matrix=64, slices=(41, 41), positive_fraction=0.5,
                               seed=7, workers=1, progress=False)
     runs = {name: [str(work / "runs" / "smoke" / name)] for name in ("cnn", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2")}
     report = tmp_path / "report"
@@ -220,6 +222,7 @@ def test_evaluate_the_runs_on_another_dataset(smoke, tmp_path):
     text = (report / "report.md").read_text(encoding="utf-8")
     assert "synthetic data 'cohort7' (external test of models trained on 'smoke-cohort')" in text
     assert f"External test: the test scans are every scan of {other.resolve()}" in text
+    assert "8 validation or test scans (e.g. cohort7:synth-0000) have more slices for the CNN than the longest training scan, 32" in text
     with pytest.raises(ConfigError, match="e2e2 has 2 fold runs"):
         evaluate_study("x", work / "data" / "smoke-cohort", {"e2e2": runs["e2e2"] * 2}, tmp_path / "x", test_data_dir=other)
 

@@ -31,10 +31,10 @@ __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON
            'apply_operating_point', 'operating_point_table', 'subgroups_table', 'model_slice_labels', 'top_slice_hit',
            'middle_of_scan', 'localisation_table', 'plot_slice_readings', 'timing_table', 'plot_roc_curves',
            'ExampleSlice', 'pick_examples', 'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset',
-           'run_parameters', 'run_fold', 'normalise_runs', 'external_test_dataset', 'check_run_split', 'score_lstm_run',
-           'linear_svm', 'choose_svm_c', 'svm_c_at_grid_edge', 'cross_validated_platt_svm', 'platt_scaled_svm',
-           'platt_slope', 'cnn_slice_outputs', 'padded_feature_rows', 'cnn_baselines', 'time_classification',
-           'example_slice_loader', 'evaluate_study', 'redraw_examples']
+           'run_parameters', 'run_fold', 'normalise_runs', 'external_prefix', 'external_test_dataset',
+           'check_run_split', 'score_lstm_run', 'linear_svm', 'choose_svm_c', 'svm_c_at_grid_edge',
+           'cross_validated_platt_svm', 'platt_scaled_svm', 'platt_slope', 'cnn_slice_outputs', 'padded_feature_rows',
+           'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study', 'redraw_examples']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -692,11 +692,16 @@ def normalise_runs(runs: Mapping[str, Any] | str | None) -> dict[str, list[Path]
     return normalised
 
 # %% ../nbs/08_evaluate.ipynb #32c28406
+def external_prefix(test_data_dir: str | os.PathLike) -> str:
+    """What the ids of another dataset's scans start with in an external test: its folder's name and a colon."""
+    return f"{Path(test_data_dir).resolve().name}:"
+
 def external_test_dataset(manifest: pd.DataFrame, splits: pd.DataFrame, test_data_dir: str | os.PathLike
                           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     """(manifest, splits, slice labels) of the runs' own dataset with its test split replaced by every scan of the
     dataset in `test_data_dir`, whose case and patient ids get the folder's name as a prefix ('cq500:CQ500-CT-1');
-    the slice labels are the other dataset's (None if it has none), renamed alike."""
+    the slice labels are the other dataset's (None if it has none), renamed alike. ConfigError where the other
+    dataset holds a scan file of the own one."""
     from ich_study.datasets import read_manifest, read_slice_labels
     from ich_study.io import check_one_kind, scan_kind
     test_dir = Path(test_data_dir)
@@ -705,7 +710,10 @@ def external_test_dataset(manifest: pd.DataFrame, splits: pd.DataFrame, test_dat
                           "fold; test a holdout chain (a split with train, val and test) on another dataset")
     external = read_manifest(test_dir)
     if external.empty: raise ConfigError(f"{test_dir / 'manifest.csv'}: no scans to test on")
-    prefix = f"{test_dir.resolve().name}:"
+    prefix = external_prefix(test_dir)
+    shared = sorted(set(external.image) & set(manifest.image))
+    if shared: raise ConfigError(f"{test_dir / 'manifest.csv'}: {len(shared)} of its scans (e.g. {shared[0]}) are scans of "
+                                 "the runs' own dataset, which trained or chose the models; test on other scans")
     external = external.assign(case_id=prefix + external.case_id.astype(str),
                                patient_id=prefix + external.patient_id.astype(str))
     own_split = manifest.patient_id.astype(str).map(splits.set_index("patient_id").split)
@@ -980,7 +988,7 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
         if folded: raise ConfigError(f"testing on {test_data_dir}: {folded[0]} has {len(runs[folded[0]])} fold runs; "
                                      "another dataset is tested with one run per experiment (a holdout chain)")
         manifest, splits, slice_labels = external_test_dataset(manifest, splits, test_data_dir)
-        prefix = f"{Path(test_data_dir).resolve().name}:"
+        prefix = external_prefix(test_data_dir)
         tested = manifest[manifest.case_id.str.startswith(prefix)]
         notes.append(f"External test: the test scans are every scan of {Path(test_data_dir).resolve()} (case ids "
                      f"prefixed '{prefix}'); the runs trained on {Path(data_dir).resolve()}, "

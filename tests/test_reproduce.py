@@ -187,10 +187,11 @@ def test_evaluate_the_runs_on_another_dataset(smoke, tmp_path):
     while the validation rows, the SVM's C and every operating point are those of the chain's own report, chosen
     on its validation scans, the SVM's input included: the cohort's scans have 41 slices, more than any training scan
     (at most 32), and are cut to 32; padded to 41, the training scans would have moved by 4 or 5 slices, and the SVM
-    with them. The report names the data it tested and how. Cross-validation runs are refused."""
+    with them. The report names the data it tested and how, and its examples figure is redrawn from it alone.
+    Cross-validation runs are refused."""
     from ich_study.core import ConfigError
     from ich_study.datasets import read_manifest
-    from ich_study.evaluate import evaluate_study
+    from ich_study.evaluate import evaluate_study, redraw_examples
     from ich_study.reproduce import _run_notebook
     from ich_study.synthetic import synthesize_cohort
     from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans
@@ -223,6 +224,9 @@ def test_evaluate_the_runs_on_another_dataset(smoke, tmp_path):
     assert "synthetic data 'cohort7' (external test of models trained on 'smoke-cohort')" in text
     assert f"External test: the test scans are every scan of {other.resolve()}" in text
     assert "8 validation or test scans (e.g. cohort7:synth-0000) have more slices for the CNN than the longest training scan, 32" in text
+    (report / "examples.png").unlink()          # redrawn from the other dataset evaluation.json records
+    assert redraw_examples(report, work / "data" / "smoke-cohort") == report / "examples.png"
+    assert (report / "examples.png").stat().st_size > 0
     with pytest.raises(ConfigError, match="e2e2 has 2 fold runs"):
         evaluate_study("x", work / "data" / "smoke-cohort", {"e2e2": runs["e2e2"] * 2}, tmp_path / "x", test_data_dir=other)
 

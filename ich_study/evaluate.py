@@ -700,15 +700,17 @@ def external_test_dataset(manifest: pd.DataFrame, splits: pd.DataFrame, test_dat
                           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     """(manifest, splits, slice labels) of the runs' own dataset with its test split replaced by every scan of the
     dataset in `test_data_dir`, whose case and patient ids get the folder's name as a prefix ('cq500:CQ500-CT-1');
-    the slice labels are the other dataset's (None if it has none), renamed alike. ConfigError where the other
-    dataset holds a scan file of the own one."""
-    from ich_study.datasets import read_manifest, read_slice_labels
+    the slice labels are the other dataset's (None if it has none), renamed alike. The other dataset is checked as
+    `ich-prepare` checks one (`validate_manifest`: LabelError naming its file); ConfigError where it holds a scan
+    file of the own one."""
+    from ich_study.datasets import read_manifest, read_slice_labels, validate_manifest
     from ich_study.io import check_one_kind, scan_kind
     test_dir = Path(test_data_dir)
     if "split" not in splits.columns:
         raise ConfigError(f"testing on {test_dir}: the runs' own split has cross-validation folds only, one model per "
                           "fold; test a holdout chain (a split with train, val and test) on another dataset")
-    external = read_manifest(test_dir)
+    external, slice_labels = validate_manifest(read_manifest(test_dir), read_slice_labels(test_dir), test_dir,
+                                               name=str(test_dir / "manifest.csv"))
     if external.empty: raise ConfigError(f"{test_dir / 'manifest.csv'}: no scans to test on")
     prefix = external_prefix(test_dir)
     shared = sorted(set(external.image) & set(manifest.image))
@@ -724,7 +726,6 @@ def external_test_dataset(manifest: pd.DataFrame, splits: pd.DataFrame, test_dat
     combined_splits = pd.concat([splits.loc[splits.split.isin(["train", "val"]), ["patient_id", "split"]],
                                  pd.DataFrame({"patient_id": external.patient_id.unique(), "split": "test"})],
                                 ignore_index=True)
-    slice_labels = read_slice_labels(test_dir)
     if slice_labels is not None: slice_labels = slice_labels.assign(case_id=prefix + slice_labels.case_id.astype(str))
     return pd.concat([own, external], ignore_index=True), combined_splits, slice_labels
 

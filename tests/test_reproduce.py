@@ -224,7 +224,7 @@ def test_evaluate_the_runs_on_another_dataset(smoke, tmp_path):
     assert "synthetic data 'cohort7' (external test of models trained on 'smoke-cohort')" in text
     assert f"External test: the test scans are every scan of {other.resolve()}" in text
     assert "8 validation or test scans (e.g. cohort7:synth-0000) have more slices for the CNN than the longest training scan, 32" in text
-    (report / "examples.png").unlink()          # redrawn from the other dataset evaluation.json records
+    (report / "examples.png").unlink()          # redrawn with the other dataset that evaluation.json records
     assert redraw_examples(report, work / "data" / "smoke-cohort") == report / "examples.png"
     assert (report / "examples.png").stat().st_size > 0
     with pytest.raises(ConfigError, match="e2e2 has 2 fold runs"):

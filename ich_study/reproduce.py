@@ -418,17 +418,26 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
               study: str | None = None, force: bool = False, runs_dir: str | Path | None = None,
               reports_dir: str | Path | None = None, data_root: str | Path | None = None,
               experiments: tuple[Experiment, ...] = PAPER_EXPERIMENTS, threads: int = 0,
-              seed: int | None = None) -> Path:
+              seed: int | None = None, test_data: str | Path | None = None) -> Path:
     """Run the whole study of a profile (with another training seed if `seed` is given); returns
-    the report folder `reports/{study}`."""
+    the report folder `reports/{study}`. With `test_data`, a dataset folder of `ich-prepare` or `ich-synth`, the
+    finished (or newly trained) runs are tested on every scan of it instead of their test split, and the report
+    goes to `reports/{study}-on-{folder name}` (`evaluate_study`'s `test_data_dir`)."""
     started = time.time()
     loaded = load_profile(profile_name)
     dataset_name = study or loaded["name"]        # real data's folder data/{study}: a seed's study shares it
     study = study_name(loaded, seed, study)
     profile = check_profile(with_training_seed(loaded, seed))
+    if test_data is not None:
+        test_data = Path(test_data).resolve()
+        if not (test_data / "manifest.csv").exists():
+            raise ConfigError(f"--test-data {test_data}: no manifest.csv there (make one with ich-prepare --out {test_data})")
+        if _folds(profile) != [None]:
+            raise ConfigError(f"--test-data: profile {loaded['name']!r} cross-validates (one model per fold); "
+                              "another dataset is tested with a holdout chain")
     root = repo_root()
     runs_dir = Path(runs_dir or root / "runs")
-    report_dir = Path(reports_dir or root / "reports") / study
+    report_dir = Path(reports_dir or root / "reports") / (study if test_data is None else f"{study}-on-{test_data.name}")
     notebooks_dir = report_dir / "notebooks"
     timings: dict[str, float] = {}
 
@@ -472,7 +481,7 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
                 _run_notebook(root / "nbs" / "evaluate.ipynb", notebooks_dir / "evaluate.ipynb",
                               {"study": study, "data_dir": str(data_dir.resolve()), "runs": run_dirs,
                                "report_dir": str(report_dir.resolve()), "progress_file": str(progress_file),
-                               **evaluate}, cwd=root)
+                               **evaluate, **({"test_data_dir": str(test_data)} if test_data else {})}, cwd=root)
     except Exception as exc:
         raise _failure("the evaluation", exc, notebooks_dir / "evaluate.ipynb", step) from exc
     report = report_dir / "report.md"
@@ -484,6 +493,7 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     command = " ".join(["ich-reproduce", "--profile", str(profile_name),
                         *(["--data", str(data_path)] if data_path else []), "--study", study,
                         *(["--seed", str(seed)] if seed is not None else []),
+                        *(["--test-data", str(test_data)] if test_data else []),
                         *(["--force"] if force else []), *(["--threads", str(threads)] if threads else [])])
     write_json({"command": command,
                 "threads": threads or 2,
@@ -509,13 +519,17 @@ def reproduce_cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--force", action="store_true", help="retrain finished experiments")
     parser.add_argument("--runs-dir", default=None, help="where run folders go (default runs/)")
     parser.add_argument("--reports-dir", default=None, help="where reports go (default reports/)")
+    parser.add_argument("--test-data", default=None,
+                        help="a dataset folder (ich-prepare/ich-synth output): test the study's runs on every scan of it "
+                             "instead of their test split, writing reports/{study}-on-{folder name}/")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads per training (default 2; 1 when two studies share 2 cores)")
     args = parser.parse_args(argv)
     from ich_study.core import set_torch_threads
     set_torch_threads(args.threads or 2)
     run_cli("ich-reproduce", lambda: reproduce(args.profile, args.data, args.study, args.force, args.runs_dir,
-                                               args.reports_dir, threads=args.threads, seed=args.seed))
+                                               args.reports_dir, threads=args.threads, seed=args.seed,
+                                               test_data=args.test_data))
 
 # %% ../nbs/09_reproduce.ipynb #b174b170
 def check_input_kind(path: str | Path, scan, checkpoint: dict[str, Any]) -> None:

@@ -258,6 +258,31 @@ def test_predict_nifti_and_a_bad_scan(smoke, tmp_path):
         assert values[top[0]] == max(values) and len(top) == 5
 
 
+def test_reproduce_tests_the_study_on_another_dataset(smoke, tmp_path):
+    """ich-reproduce --test-data DIR reuses the study's finished runs and writes reports/{study}-on-{DIR's name}:
+    its test rows are that dataset's scans, its validation rows the study's own. A folder without a manifest and a
+    cross-validating profile are refused before anything runs."""
+    from ich_study.core import ConfigError
+    from ich_study.datasets import read_manifest
+    from ich_study.synthetic import synthesize_cohort
+    work, own_report = smoke
+    other = synthesize_cohort(tmp_path / "cohort9", n_cases=6, matrix=64, slices=(24, 32), positive_fraction=0.5,
+                              seed=9, workers=1, progress=False)
+    places = dict(study="smoke", runs_dir=work / "runs", reports_dir=work / "reports", data_root=work / "data")
+    report = reproduce("smoke", **places, test_data=other)
+    assert report == work / "reports" / "smoke-on-cohort9"
+    record = json.loads((report / "reproduce.json").read_text(encoding="utf-8"))
+    assert len(record["reused"]) == 6 and f"--test-data {other.resolve()}" in record["command"]
+    tested, own = (pd.read_csv(folder / "predictions" / "e2e2.csv", dtype={"case_id": str}) for folder in (report, own_report))
+    assert sorted(tested.case_id[tested.split == "test"]) == sorted("cohort9:" + read_manifest(other).case_id)
+    pd.testing.assert_frame_equal(tested[tested.split == "val"].reset_index(drop=True),
+                                  own[own.split == "val"].reset_index(drop=True))
+    with pytest.raises(ConfigError, match="no manifest.csv there"):
+        reproduce("smoke", **places, test_data=tmp_path)
+    with pytest.raises(ConfigError, match="profile 'ct-ich' cross-validates"):
+        reproduce("ct-ich", **places, test_data=other)
+
+
 def test_predict_at_another_target_sensitivity(smoke, tmp_path):
     """Each line gives the sensitivity and specificity its threshold found on the run's validation scans
     (predictions_val.csv); --target-sensitivity chooses the threshold again on those scans, from the checkpoint

@@ -67,7 +67,8 @@ SYNTHETIC_REQUIRED = ("n_cases", "matrix", "slices", "positive_fraction", "seed"
 # papermill parameters that the chain sets itself, per experiment or from the command line
 CHAIN_TRAIN_PARAMETERS = ("stage", "experiment", "lstm_layers", "data_dir", "runs_dir", "fold",
                           "init_checkpoint", "threads", "smoke_cases")
-CHAIN_EVALUATE_PARAMETERS = ("study", "data_dir", "runs", "report_dir", "progress_file")
+CHAIN_EVALUATE_PARAMETERS = ("study", "data_dir", "runs", "report_dir", "progress_file",
+                             "test_data_dir")     # ich-reproduce --test-data, whose report gets a name of its own
 
 def notebook_parameters(notebook: str | Path) -> list[str]:
     """The names a papermill notebook takes (its cell tagged `parameters`), e.g. 'train.ipynb' in nbs/."""
@@ -113,6 +114,9 @@ def check_profile(profile: dict[str, Any]) -> dict[str, Any]:
         except (ConfigError, TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: [train] + [stages.{experiment.stage}] of {experiment.name}: {exc}") from exc
     evaluate_keys = [name for name in notebook_parameters("evaluate.ipynb") if name not in CHAIN_EVALUATE_PARAMETERS]
+    if "test_data_dir" in profile["evaluate"]:
+        raise ConfigError(f"{where}: [evaluate] test_data_dir: another dataset is tested with ich-reproduce --test-data, "
+                          "whose report goes to reports/{study}-on-{folder name} beside the study's own")
     _check_keys(where, "evaluate", profile["evaluate"], evaluate_keys)
     return profile
 

@@ -636,6 +636,7 @@ def _with_line(tmp_path, table, line):
     ("[train]", "init_checkpoint = 'x.pt'", "unknown key(s) in [train]: 'init_checkpoint'"),
     ("[data]", "n_fold = 5", "unknown key(s) in [data]: 'n_fold' (did you mean 'n_folds'?)"),
     ("[evaluate]", "n_boots = 10", "unknown key(s) in [evaluate]: 'n_boots' (did you mean 'n_boot'?)"),
+    ("[evaluate]", "test_data_dir = 'data/mine'", "[evaluate] test_data_dir: another dataset is tested with ich-reproduce --test-data"),
     ("[stages.e2e]", "ema_decay = 1.5", "[train] + [stages.e2e] of e2e1: ema_decay must be in [0, 1)"),
     ("[stages.cnn]", "max_filter = '3x3'", "[train] + [stages.cnn] of cnn: max_filter: '3x3' is not one of"),
 ])

@@ -980,11 +980,12 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
     runs = normalise_runs(runs)
     if not runs: raise ConfigError("nothing to evaluate: `runs` is empty")
     manifest, splits = read_dataset(data_dir)
-    from ich_study.datasets import read_slice_labels
-    slice_labels = read_slice_labels(data_dir)
     notes: list[str] = []
     tested = manifest                                      # the scans whose dataset the report names
-    if test_data_dir:
+    if not test_data_dir:
+        from ich_study.datasets import read_slice_labels
+        slice_labels = read_slice_labels(data_dir)
+    else:
         folded = sorted(experiment for experiment, folders in runs.items() if len(folders) > 1)
         if folded: raise ConfigError(f"testing on {test_data_dir}: {folded[0]} has {len(runs[folded[0]])} fold runs; "
                                      "another dataset is tested with one run per experiment (a holdout chain)")
@@ -1066,8 +1067,8 @@ def redraw_examples(report_dir: str | os.PathLike, data_dir: str | os.PathLike,
     table = predictions[primary].assign(case_id=lambda t: t.case_id.astype(str))
     from ich_study.datasets import read_slice_labels
     manifest, splits = read_dataset(data_dir)
-    slice_labels = read_slice_labels(data_dir)
     if test_data_dir: manifest, _, slice_labels = external_test_dataset(manifest, splits, test_data_dir)
+    else: slice_labels = read_slice_labels(data_dir)
     unknown = sorted(set(table.case_id) - set(manifest.case_id.astype(str)))
     if unknown:
         raise ConfigError(f"{predictions_path}: {len(unknown)} scans (e.g. {unknown[0]}) are not in the dataset "

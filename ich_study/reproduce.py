@@ -578,23 +578,24 @@ def operating_point_at(checkpoint: dict[str, Any], target_sensitivity: float) ->
     return validation_operating_point(scores["label"], scores["probability"], target_sensitivity)
 
 def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: str = "cpu",
-                 influence: bool = True) -> dict[str, Any]:
+                 influence: bool = True, head_check: bool = True, series: str | None = None) -> dict[str, Any]:
     """Classify one scan with a loaded checkpoint/model; returns a JSON-ready dict. Per-slice values are given
     for each slice of the scan as `read_scan` orders it (axis 0): `slice_scores`, the slice head's P(ICH), and
     with `influence` `slice_influence`, the scan's P(ICH) minus its P(ICH) without the slice (`ICHNet.slice_influence`);
     `slices_per_score` scan slices share each value. A stage-1 (`cnn`) checkpoint gives no scan probability and a
-    `scratch` one no slice scores (`note` says why)."""
+    `scratch` one no slice scores (`note` says why). `series` chooses among the series of a DICOM folder (as
+    `read_scan`; the line's `series` is the SeriesInstanceUID read); `head_check=False` skips `check_head_content`."""
     import torch
     from ich_study.io import check_head_content, read_scan
     from ich_study.preprocess import PreprocessConfig, preprocess_scan
     timings = {}
     start = time.perf_counter()
-    scan = read_scan(path)
+    scan = read_scan(path, series=series)
     timings["read_s"] = time.perf_counter() - start
     start = time.perf_counter()
     config = PreprocessConfig.from_dict(checkpoint["preprocess"])
     check_input_kind(path, scan, checkpoint)
-    check_head_content(path, scan)
+    if head_check: check_head_content(path, scan)
     array = preprocess_scan(scan, config)
     expected = checkpoint["architecture"]["in_channels"]
     if array.shape[1] != expected:
@@ -619,7 +620,7 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
         timings["influence_s"] = time.perf_counter() - start
     operating_point = checkpoint.get("operating_point") or {}
     threshold = operating_point.get("threshold")
-    result = {"path": str(path), "probability": probability,
+    result = {"path": str(path), "series": scan.series, "head_check": head_check, "probability": probability,
               "decision": None if threshold is None or probability is None else ("ICH" if probability >= threshold else "no ICH"),
               "threshold": threshold, "target_sensitivity": operating_point.get("target_sensitivity"),
               "validation_sensitivity": operating_point.get("validation_sensitivity"),     # at the threshold, on the
@@ -649,6 +650,12 @@ def predict_cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--target-sensitivity", type=float, default=None, help="decide at the threshold that finds this "
                         "share of the validation bleeds (chosen on the validation scores the checkpoint keeps) instead "
                         "of the checkpoint's operating point (0.98, the paper's)")
+    parser.add_argument("--series", default=None, help="in a DICOM folder holding several series, the one to read: its "
+                        "SeriesInstanceUID, SeriesNumber or a word of its SeriesDescription (default: the axial CT series "
+                        "with the most slices; each line's 'series' says which was read)")
+    parser.add_argument("--no-head-check", action="store_true", help="classify scans that do not hold a whole head "
+                        "(under 50 mL of soft tissue or 10 mL of bone, or slices spanning under 80 mm), which are "
+                        "refused otherwise: a partial-coverage scan on purpose, a phantom; each line says head_check false")
     args = parser.parse_args(argv)
     if args.target_sensitivity is not None and not 0 < args.target_sensitivity <= 1:
         parser.error(f"--target-sensitivity {args.target_sensitivity:g}: give a share of the bleeds, above 0 and at most 1")
@@ -676,7 +683,8 @@ def predict_cli(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     failures = 0
     for scan in scans:
-        try: print(json.dumps(predict_scan(scan, checkpoint, model, device, not args.no_influence)), flush=True)
+        try: print(json.dumps(predict_scan(scan, checkpoint, model, device, not args.no_influence,
+                                           not args.no_head_check, args.series)), flush=True)
         except ICHStudyError as exc:
             failures += 1
             print(json.dumps({"path": str(scan), "error": str(exc)}), flush=True)

@@ -513,7 +513,36 @@ def test_predict_refuses_part_of_a_head(smoke, tmp_path):
     partial, whole = lines
     assert partial["error"].startswith(f"{tmp_path / 'interrupted'}: part of a head: its 6 slices")
     assert f"span {6 * scan.spacing_mm[0]:.1f} mm head to feet" in partial["error"] and "probability" not in partial
-    assert 0.0 <= whole["probability"] <= 1.0 and len(whole["slice_scores"]) == scan.n_slices
+    assert 0.0 <= whole["probability"] <= 1.0 and len(whole["slice_scores"]) == scan.n_slices and whole["head_check"] is True
+    code, (partial,), stderr = _predict("--model", model, "--no-head-check", tmp_path / "interrupted")   # on purpose
+    assert code == 0, stderr
+    assert partial["head_check"] is False and 0.0 <= partial["probability"] <= 1.0 and len(partial["slice_scores"]) == 6
+
+
+def test_predict_reads_the_series_named_in_a_folder_of_several(smoke, tmp_path):
+    """A DICOM folder holding two axial series of one head, every slice ("HEAD SOFT") and every other slice ("HEAD
+    THICK"), as scanners export thin and thick reconstructions together: the one with the most slices is read unless
+    --series names the other, by description or SeriesInstanceUID, and each line says which was read; a --series that
+    matches none is an error line listing the series there."""
+    from ich_study.io import read_scan, write_dicom_series
+    work, _ = smoke
+    model = work / "runs" / "smoke" / "e2e2" / "best.pt"
+    manifest = pd.read_csv(work / "data" / "smoke-cohort" / "manifest.csv")
+    scan = read_scan(work / "data" / "smoke-cohort" / manifest["image"].iloc[0])
+    folder = tmp_path / "study"
+    spacing = scan.spacing_mm
+    write_dicom_series(scan.volume, folder, spacing_mm=spacing, study_uid="1.2.3", series_uid="1.2.3.1",
+                       series_description="HEAD SOFT", series_number=2)
+    write_dicom_series(scan.volume[::2], folder, spacing_mm=(2 * spacing[0], *spacing[1:]), study_uid="1.2.3",
+                       series_uid="1.2.3.2", series_description="HEAD THICK", series_number=3, seed=1)
+    n_thick = len(scan.volume[::2])
+    for arguments, uid, n_slices in (((), "1.2.3.1", scan.n_slices), (("--series", "thick"), "1.2.3.2", n_thick),
+                                     (("--series", "1.2.3.2"), "1.2.3.2", n_thick)):
+        code, (line,), stderr = _predict("--model", model, "--no-influence", *arguments, folder)
+        assert code == 0, stderr
+        assert line["series"] == uid and len(line["slice_scores"]) == n_slices, (arguments, line["series"])
+    code, (line,), _ = _predict("--model", model, "--series", "bone", folder)
+    assert code == 1 and "no series matches 'bone'" in line["error"] and "'HEAD THICK'" in line["error"]
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "profiles").glob("*.toml")))

@@ -426,7 +426,8 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     """Run the whole study of a profile (with another training seed if `seed` is given); returns
     the report folder `reports/{study}`. With `test_data`, a dataset folder of `ich-prepare` or `ich-synth`, the
     finished (or newly trained) runs are tested on every scan of it instead of their test split, and the report
-    goes to `reports/{study}-on-{folder name}` (`evaluate_study`'s `test_data_dir`)."""
+    goes to `reports/{study}-on-{folder name}` (`evaluate_study`'s `test_data_dir`); the notebooks of runs it
+    trains still go to the study's own `reports/{study}/notebooks`, beside those of its other runs."""
     started = time.time()
     loaded = load_profile(profile_name)
     dataset_name = study or loaded["name"]        # real data's folder data/{study}: a seed's study shares it
@@ -441,8 +442,9 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
                               "another dataset is tested with a holdout chain")
     root = repo_root()
     runs_dir = Path(runs_dir or root / "runs")
-    report_dir = Path(reports_dir or root / "reports") / (study if test_data is None else f"{study}-on-{test_data.name}")
-    notebooks_dir = report_dir / "notebooks"
+    study_report_dir = Path(reports_dir or root / "reports") / study
+    report_dir = study_report_dir if test_data is None else study_report_dir.with_name(f"{study}-on-{test_data.name}")
+    notebooks_dir = report_dir / "notebooks"              # the evaluation's; a training run's go with its study
     timings: dict[str, float] = {}
 
     _say(f"study {study!r} (profile {profile['profile_path']}): {training_precision(profile)}", started)
@@ -465,10 +467,11 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
             step = time.time()
             name = run_name(experiment.name, fold)
             try:
-                run_dir, trained = run_experiment(experiment, profile, study, data_dir, runs_dir, notebooks_dir,
-                                                  fold, force, threads, say=lambda line: _say(line, started))
+                run_dir, trained = run_experiment(experiment, profile, study, data_dir, runs_dir,
+                                                  study_report_dir / "notebooks", fold, force, threads,
+                                                  say=lambda line: _say(line, started))
             except Exception as exc:
-                raise _failure(f"experiment {name}", exc, notebooks_dir / f"{name}.ipynb", step) from exc
+                raise _failure(f"experiment {name}", exc, study_report_dir / "notebooks" / f"{name}.ipynb", step) from exc
             if trained: timings[name] = time.time() - step
             else:                             # finished before with these settings: no time to report
                 reused.append(name)

@@ -149,16 +149,24 @@ def test_another_training_seed_and_the_spread_over_seeds(smoke, tmp_path, capfd)
     assert "seed 1: e2e2 was scored on other test scans than seed 0's" in result.stderr, result.stderr
     assert not (tmp_path / "none").exists()
 
-def test_a_failed_experiment_stops_the_chain_and_keeps_its_notebook(smoke, tmp_path):
+@pytest.mark.parametrize("external", [False, True])
+def test_a_failed_experiment_stops_the_chain_and_keeps_its_notebook(smoke, tmp_path, external):
     """An experiment whose notebook fails (here lstm1, whose upstream slice CNN was never trained) stops the chain
     at once: the error names the experiment and the kept `*.failed.ipynb`, which shows the error; nothing after it
-    runs, and no report, `reproduce.json` or `finished.json` is written."""
+    runs, and no report, `reproduce.json` or `finished.json` is written. With --test-data the notebook of a run
+    trained on the way is the study's, kept with its other runs' notebooks, not in the external report."""
     from ich_study.reproduce import PAPER_EXPERIMENTS
     work, _ = smoke
     chosen = tuple(e for e in PAPER_EXPERIMENTS if e.name in ("lstm1", "e2e1"))
+    other = tmp_path / "other"
+    if external:                          # a dataset folder: only its manifest is read before the runs
+        other.mkdir()
+        shutil.copy(work / "data" / "smoke-cohort" / "manifest.csv", other)
     with pytest.raises(ICHStudyError) as error:
         reproduce("smoke", study="broken", runs_dir=tmp_path / "runs", reports_dir=tmp_path / "reports",
-                  data_root=work / "data", experiments=chosen)        # the smoke cohort, reused
+                  data_root=work / "data", experiments=chosen,        # the smoke cohort, reused
+                  test_data=other if external else None)
+    assert not (tmp_path / "reports" / "broken-on-other").exists()
     notebooks = tmp_path / "reports" / "broken" / "notebooks"
     failed = notebooks / "lstm1.failed.ipynb"
     assert str(error.value).startswith("experiment lstm1 failed: PapermillExecutionError")

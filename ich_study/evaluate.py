@@ -25,16 +25,17 @@ from .stats import (auc_confidence_interval, bootstrap_auc_ci, bootstrap_roc_ban
 
 # %% auto #0
 __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON_PAIRS', 'BASELINES', 'LSTM_EXPERIMENTS',
-           'PRIMARY_EXPERIMENT', 'FIGURE_COLOURS', 'PREDICTION_COLUMNS', 'VOLUME_BINS_ML', 'LOCALISATION_READINGS',
-           'TIMING_STEPS', 'EXAMPLE_CHOICES', 'EXAMPLE_KINDS', 'REPORT_FILES', 'SVM_C_GRID', 'paper_results_table',
-           'check_predictions', 'demo_predictions', 'split_rows', 'results_table', 'comparisons_table',
-           'apply_operating_point', 'operating_point_table', 'subgroups_table', 'model_slice_labels', 'top_slice_hit',
-           'middle_of_scan', 'localisation_table', 'plot_slice_readings', 'timing_table', 'plot_roc_curves',
-           'ExampleSlice', 'pick_examples', 'plot_examples', 'render_report', 'evaluate_predictions', 'read_dataset',
-           'run_parameters', 'run_fold', 'normalise_runs', 'external_prefix', 'external_test_dataset',
-           'check_run_split', 'score_lstm_run', 'linear_svm', 'choose_svm_c', 'svm_c_at_grid_edge',
-           'cross_validated_platt_svm', 'platt_scaled_svm', 'platt_slope', 'cnn_slice_outputs', 'padded_feature_rows',
-           'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study', 'redraw_examples']
+           'PRIMARY_EXPERIMENT', 'FIGURE_COLOURS', 'PREDICTION_COLUMNS', 'FOLD_MEAN', 'VOLUME_BINS_ML',
+           'LOCALISATION_READINGS', 'TIMING_STEPS', 'EXAMPLE_CHOICES', 'EXAMPLE_KINDS', 'REPORT_FILES', 'SVM_C_GRID',
+           'paper_results_table', 'check_predictions', 'demo_predictions', 'split_rows', 'results_table',
+           'comparisons_table', 'fold_thresholds', 'apply_operating_point', 'operating_point_table', 'subgroups_table',
+           'model_slice_labels', 'top_slice_hit', 'middle_of_scan', 'localisation_table', 'plot_slice_readings',
+           'timing_table', 'plot_roc_curves', 'ExampleSlice', 'pick_examples', 'plot_examples', 'render_report',
+           'evaluate_predictions', 'read_dataset', 'run_parameters', 'run_fold', 'normalise_runs', 'external_prefix',
+           'external_test_dataset', 'with_external_test', 'fold_mean_test', 'fold_mean_readings', 'check_run_split',
+           'score_lstm_run', 'linear_svm', 'choose_svm_c', 'svm_c_at_grid_edge', 'cross_validated_platt_svm',
+           'platt_scaled_svm', 'platt_slope', 'cnn_slice_outputs', 'padded_feature_rows', 'cnn_baselines',
+           'time_classification', 'example_slice_loader', 'evaluate_study', 'redraw_examples']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -86,6 +87,7 @@ def paper_results_table() -> pd.DataFrame:
 
 # %% ../nbs/08_evaluate.ipynb #3da83d3d
 PREDICTION_COLUMNS = ("case_id", "label", "probability", "split", "fold")
+FOLD_MEAN = -2      # `fold` of a test row scored by the mean of every fold's model (an external test of fold runs)
 
 def check_predictions(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
     """Validate one experiment's prediction table; returns it with clean dtypes."""
@@ -134,10 +136,12 @@ def results_table(predictions: Mapping[str, pd.DataFrame], data_name: str, n_boo
     """One row per experiment: n, positives, AUC with DeLong and bootstrap intervals on the test rows."""
     rows = []
     for experiment, table in predictions.items():
-        test = split_rows(check_predictions(table, experiment))
+        table = check_predictions(table, experiment)
+        test = split_rows(table)
         delong_low, auc, delong_high = auc_confidence_interval(test.label, test.probability, level)
         boot_low, _, boot_high = bootstrap_auc_ci(test.label, test.probability, n_boot, level, seed)
-        folds = sorted(set(test.fold))
+        folds = sorted(set(test.fold))      # the folds whose models scored the test scans
+        if folds == [FOLD_MEAN]: folds = sorted(set(table.fold[table.split == "val"]))   # all of them, averaged
         rows.append({"experiment": experiment, "description": EXPERIMENT_DESCRIPTIONS.get(experiment, experiment),
                      "data": data_name, "n": len(test), "positives": int(test.label.sum()),
                      "n_folds": len(folds) if folds != [-1] else 0,
@@ -167,18 +171,26 @@ def comparisons_table(predictions: Mapping[str, pd.DataFrame],
     return pd.DataFrame(rows, columns=columns)
 
 # %% ../nbs/08_evaluate.ipynb #cd997202
-def apply_operating_point(table: pd.DataFrame, target_sensitivity: float = 0.98) -> pd.DataFrame:
-    """Test rows with `threshold` (chosen per fold on its validation rows) and `detected` (p >= threshold)."""
-    table = check_predictions(table, "operating point")
-    parts = []
-    for fold, rows in table.groupby("fold"):
-        validation = rows[rows.split == "val"]
+def fold_thresholds(table: pd.DataFrame, target_sensitivity: float = 0.98) -> pd.Series:
+    """Each fold's threshold (index: fold, ascending), chosen on that fold's validation rows for `target_sensitivity`."""
+    thresholds = {}
+    for fold, validation in table[table.split == "val"].groupby("fold"):
         if validation.label.sum() == 0:
             raise LabelError(f"fold {fold}: no positive validation scans to choose the threshold on")
-        threshold = threshold_at_sensitivity(validation.label, validation.probability, target_sensitivity)
-        test = rows[rows.split == "test"].assign(threshold=threshold)
-        parts.append(test.assign(detected=(test.probability >= threshold).astype(int)))
-    return pd.concat(parts).sort_values("case_id").reset_index(drop=True)
+        thresholds[fold] = threshold_at_sensitivity(validation.label, validation.probability, target_sensitivity)
+    return pd.Series(thresholds, dtype=float)
+
+def apply_operating_point(table: pd.DataFrame, target_sensitivity: float = 0.98) -> pd.DataFrame:
+    """Test rows with `threshold` (chosen per fold on its validation rows; for rows of `FOLD_MEAN` the mean of the
+    folds' thresholds) and `detected` (p >= threshold)."""
+    table = check_predictions(table, "operating point")
+    thresholds = fold_thresholds(table, target_sensitivity)
+    known = {**thresholds.to_dict(), **({FOLD_MEAN: float(thresholds.mean())} if len(thresholds) else {})}
+    test = table[table.split == "test"]
+    missing = sorted(set(test.fold) - set(known))
+    if missing: raise LabelError(f"fold {missing[0]}: no validation scans to choose the threshold on")
+    test = test.assign(threshold=test.fold.map(known).astype(float))
+    return test.assign(detected=(test.probability >= test.threshold).astype(int)).sort_values("case_id").reset_index(drop=True)
 
 def operating_point_table(predictions: Mapping[str, pd.DataFrame], target_sensitivity: float = 0.98,
                           level: float = 0.95) -> pd.DataFrame:
@@ -188,7 +200,7 @@ def operating_point_table(predictions: Mapping[str, pd.DataFrame], target_sensit
         decided = apply_operating_point(table, target_sensitivity)
         # each case against its own fold's threshold: score - threshold >= 0 is the decision
         metrics = operating_point_metrics(decided.label, decided.probability - decided.threshold, 0.0, level)
-        thresholds = decided.groupby("fold").threshold.first()
+        thresholds = fold_thresholds(check_predictions(table, experiment), target_sensitivity)
         rows.append({"experiment": experiment, "target_sensitivity": target_sensitivity, "chosen_on": "validation",
                      **metrics, "threshold": float(thresholds.mean()),
                      "thresholds": ";".join(f"{t:.6g}" for t in thresholds)})
@@ -495,15 +507,20 @@ def render_report(study: str, data_name: str, results: pd.DataFrame, comparisons
                   operating: pd.DataFrame, timing: pd.DataFrame | None, subgroups: pd.DataFrame | None,
                   figures: Sequence[str], provenance_record: Mapping[str, Any], notes: Sequence[str] = (),
                   primary: str = PRIMARY_EXPERIMENT, svm_selection: pd.DataFrame | None = None,
-                  localisation: pd.DataFrame | None = None) -> str:
-    """The Markdown of report.md, every number formatted from the given tables or PAPER_RESULTS."""
+                  localisation: pd.DataFrame | None = None, fold_mean: bool = False) -> str:
+    """The Markdown of report.md, every number formatted from the given tables or PAPER_RESULTS. `fold_mean`: the
+    test scans were scored by the mean of every fold's model (`FOLD_MEAN`), not each by the fold that held it out."""
     ours = f"ours: {data_name}"
     n_folds = int(results.n_folds.max()) if len(results) else 0
     lines = [f"# ICH study report: {study}", "",
              f"Test-set results of every experiment next to Patel et al. (2019). **Paper** columns: "
              f"the authors' private clinical data (test n={PAPER_RESULTS['test_n']}, "
              f"{PAPER_RESULTS['test_positives']} positive), typed from the paper. **Ours** columns: {data_name}.", ""]
-    if n_folds:
+    if n_folds and fold_mean:
+        lines += [f"Cross-validation runs tested on another dataset: each test scan's probability is the mean of the "
+                  f"{n_folds} fold models' probabilities, and its decision compares it with the mean of their "
+                  "thresholds, each chosen on its fold's validation scans.", ""]
+    elif n_folds:
         lines += [f"Cross-validation: the test numbers pool the out-of-fold predictions of {n_folds} folds "
                   "(each scan scored once, by the models of the fold that held it out); each fold's "
                   "operating point was chosen on that fold's validation scans.", ""]
@@ -649,8 +666,9 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
     record = {"study": study, "data": data_name, "parameters": {"n_boot": n_boot, "target_sensitivity": target_sensitivity,
               "seed": seed, "level": level, "primary": primary}, **(record or {}), "provenance": provenance()}
     write_json(record, report_dir / "evaluation.json")
+    fold_mean = any((table.fold[table.split == "test"] == FOLD_MEAN).any() for table in predictions.values())
     text = render_report(study, data_name, results, comparisons, operating, timing, subgroups, figures, record,
-                         notes, primary, svm_selection, localisation)
+                         notes, primary, svm_selection, localisation, fold_mean)
     with atomic_write(report_dir / "report.md") as temporary: temporary.write_text(text, encoding="utf-8")
     return report_dir / "report.md"
 
@@ -696,19 +714,15 @@ def external_prefix(test_data_dir: str | os.PathLike) -> str:
     """What the ids of another dataset's scans start with in an external test: its folder's name and a colon."""
     return f"{Path(test_data_dir).resolve().name}:"
 
-def external_test_dataset(manifest: pd.DataFrame, splits: pd.DataFrame, test_data_dir: str | os.PathLike
-                          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
-    """(manifest, splits, slice labels) of the runs' own dataset with its test split replaced by every scan of the
-    dataset in `test_data_dir`, whose case and patient ids get the folder's name as a prefix ('cq500:CQ500-CT-1');
-    the slice labels are the other dataset's (None if it has none), renamed alike. The other dataset is checked as
-    `ich-prepare` checks one (`validate_manifest`: LabelError naming its file); ConfigError where it holds a scan
-    file of the own one."""
+def external_test_dataset(manifest: pd.DataFrame, test_data_dir: str | os.PathLike
+                          ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(manifest, slice labels) of the dataset in `test_data_dir` for testing runs trained on the dataset of
+    `manifest`: its case and patient ids get the folder's name as a prefix ('cq500:CQ500-CT-1'), and so do its slice
+    labels (None if it has none). It is checked as `ich-prepare` checks one (`validate_manifest`: LabelError naming
+    its file); ConfigError where it holds a scan file of the own dataset or scans of the other kind."""
     from ich_study.datasets import read_manifest, read_slice_labels, validate_manifest
     from ich_study.io import check_one_kind, scan_kind
     test_dir = Path(test_data_dir)
-    if "split" not in splits.columns:
-        raise ConfigError(f"testing on {test_dir}: the runs' own split has cross-validation folds only, one model per "
-                          "fold; test a holdout chain (a split with train, val and test) on another dataset")
     external, slice_labels = validate_manifest(read_manifest(test_dir), read_slice_labels(test_dir), test_dir,
                                                name=str(test_dir / "manifest.csv"))
     if external.empty: raise ConfigError(f"{test_dir / 'manifest.csv'}: no scans to test on")
@@ -718,16 +732,35 @@ def external_test_dataset(manifest: pd.DataFrame, splits: pd.DataFrame, test_dat
                                  "the runs' own dataset, which trained or chose the models; test on other scans")
     external = external.assign(case_id=prefix + external.case_id.astype(str),
                                patient_id=prefix + external.patient_id.astype(str))
-    own_split = manifest.patient_id.astype(str).map(splits.set_index("patient_id").split)
-    own = manifest[own_split.isin(["train", "val"])]
-    kinds = {case: scan_kind(image) for case, image in zip(own.case_id[:1], own.image[:1])}
+    kinds = {case: scan_kind(image) for case, image in zip(manifest.case_id[:1], manifest.image[:1])}
     kinds.update({case: scan_kind(image) for case, image in zip(external.case_id, external.image)})
     check_one_kind(kinds, test_dir)
-    combined_splits = pd.concat([splits.loc[splits.split.isin(["train", "val"]), ["patient_id", "split"]],
-                                 pd.DataFrame({"patient_id": external.patient_id.unique(), "split": "test"})],
-                                ignore_index=True)
     if slice_labels is not None: slice_labels = slice_labels.assign(case_id=prefix + slice_labels.case_id.astype(str))
-    return pd.concat([own, external], ignore_index=True), combined_splits, slice_labels
+    return external, slice_labels
+
+def with_external_test(rows: pd.DataFrame, external: pd.DataFrame) -> pd.DataFrame:
+    """A run's split manifest (`rows`, with `split`) with its test scans replaced by every scan of `external`."""
+    return pd.concat([rows[rows.split.isin(["train", "val"])], external.assign(split="test")], ignore_index=True)
+
+def fold_mean_test(table: pd.DataFrame) -> pd.DataFrame:
+    """A prediction table whose test scans every fold's model scored, with one test row per scan instead: the mean
+    of the folds' probabilities, `fold` = FOLD_MEAN (validation rows unchanged)."""
+    test = table[table.split == "test"]
+    mean = test.groupby("case_id", sort=False).agg(label=("label", "first"), probability=("probability", "mean"))
+    mean = mean.reset_index().assign(split="test", fold=FOLD_MEAN)
+    return pd.concat([table[table.split != "test"], mean[table.columns]], ignore_index=True)
+
+def fold_mean_readings(readings: pd.DataFrame) -> pd.DataFrame:
+    """Per-slice readings (`score_lstm_run` rows with `experiment`) of scans that every fold's model read: one row
+    per experiment and scan, its probability and each reading of LOCALISATION_READINGS the mean over the folds."""
+    def mean_lists(values: pd.Series) -> str:
+        lists = [json.loads(value) for value in values if isinstance(value, str) and value]
+        if len(lists) < len(values): return ""                   # not computed for some fold: none
+        return json.dumps([round(float(v), 6) for v in np.mean(np.asarray(lists, dtype=float), axis=0)])
+    means = {column: mean_lists for column in LOCALISATION_READINGS if column in readings}
+    return (readings.groupby(["experiment", "case_id"], sort=False)
+            .agg({"label": "first", "split": "first", "probability": "mean", "stage": "first", "slice_factor": "first",
+                  **means}).reset_index())
 
 # %% ../nbs/08_evaluate.ipynb #e311a554
 def _preprocess_config(checkpoint: Mapping[str, Any]):
@@ -974,28 +1007,37 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
                    test_data_dir: str | os.PathLike | None = None) -> Path:
     """Score the validation and test splits with every run, build the baselines and write reports/{study}/.
     `progress`, if given, is told in a few words what is being done at each step. With `test_data_dir`, the test
-    scans are every scan of that dataset instead of `data_dir`'s test split (`external_test_dataset`)."""
+    scans are every scan of that dataset instead of `data_dir`'s test split (`external_test_dataset`); fold runs then
+    score every one of them, and each scan's probability is the mean of the folds' (`fold_mean_test`)."""
     def step(what: str) -> None:
         if progress: progress(what)
     runs = normalise_runs(runs)
     if not runs: raise ConfigError("nothing to evaluate: `runs` is empty")
+    for experiment, folders in runs.items():          # one run per fold (a run given twice would count twice)
+        folds = [run_fold(run_dir, position, len(folders)) for position, run_dir in enumerate(folders)]
+        repeated = next((fold for fold in folds if folds.count(fold) > 1), None)
+        if repeated is not None:
+            same = [str(run_dir) for run_dir, fold in zip(folders, folds) if fold == repeated]
+            raise ConfigError(f"{experiment}: {len(same)} runs of the same {'holdout split' if repeated < 0 else f'fold {repeated}'} "
+                              f"({', '.join(same)}): give one run per fold")
     manifest, splits = read_dataset(data_dir)
     notes: list[str] = []
-    tested = manifest                                      # the scans whose dataset the report names
+    external = None
     if not test_data_dir:
         from ich_study.datasets import read_slice_labels
         slice_labels = read_slice_labels(data_dir)
     else:
-        folded = sorted(experiment for experiment, folders in runs.items() if len(folders) > 1)
-        if folded: raise ConfigError(f"testing on {test_data_dir}: {folded[0]} has {len(runs[folded[0]])} fold runs; "
-                                     "another dataset is tested with one run per experiment (a holdout chain)")
-        manifest, splits, slice_labels = external_test_dataset(manifest, splits, test_data_dir)
+        external, slice_labels = external_test_dataset(manifest, test_data_dir)
         prefix = external_prefix(test_data_dir)
-        tested = manifest[manifest.case_id.str.startswith(prefix)]
         notes.append(f"External test: the test scans are every scan of {Path(test_data_dir).resolve()} (case ids "
                      f"prefixed '{prefix}'); the runs trained on {Path(data_dir).resolve()}, "
                      "whose validation scans also chose the SVM's C and sigmoid and every operating point, so no test "
                      "scan trained or chose anything.")
+    tested = manifest if external is None else external   # the scans tested, whose dataset the report names
+    def scored_rows(fold: int, run_dir: Path) -> pd.DataFrame:      # the scans a run is scored on
+        rows = _fold_manifest(manifest, splits, fold, run_dir)
+        check_run_split(run_dir, rows)
+        return rows if external is None else with_external_test(rows, external)
     from ich_study.model import resolve_device
     device = str(resolve_device(device))
     cache_dir = cache_dir or Path(data_dir) / "cache"        # the training runs' default cache
@@ -1015,8 +1057,7 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
             scored += 1
             what = "the slice-CNN baselines (maximum, 95th percentile, SVM)" if experiment == "cnn" else experiment
             step(f"scoring {what}{'' if fold < 0 else f' of fold {fold + 1}'} (run {scored} of {n_runs})")
-            rows = _fold_manifest(manifest, splits, fold, run_dir)
-            check_run_split(run_dir, rows)
+            rows = scored_rows(fold, run_dir)
             if experiment == "cnn":
                 for name, table in cnn_baselines(run_dir, rows[rows.split.isin(["train", "val", "test"])],
                                                  cache_dir, device, seed, notes, svm_selection).items():
@@ -1028,22 +1069,29 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
                 add(experiment, scored_run[["case_id", "label", "split", "probability"]], fold)
                 slice_readings.append(scored_run[scored_run.case_id.isin(localised)].assign(experiment=experiment))
     predictions = {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()}
+    fold_runs = any(len(folders) > 1 for folders in runs.values())
+    if fold_runs and external is not None:          # every fold's model scored every external scan: their mean
+        predictions = {name: fold_mean_test(table) for name, table in predictions.items()}
+        slice_readings = [fold_mean_readings(pd.concat(slice_readings, ignore_index=True))] if slice_readings else []
+        notes.append("Cross-validation runs: every fold's models scored every test scan; predictions/*.csv hold one test "
+                     f"row per scan, the mean of the folds' probabilities (column fold = {FOLD_MEAN}), and each fold's "
+                     "validation rows.")
+    elif fold_runs:
+        notes.append("Cross-validation: out-of-fold test predictions of all folds are pooled (see predictions/*.csv, column fold).")
     timings = None
     scan_models = [e for e in runs if e != "cnn"]
     if scan_models and n_timing > 0:        # time the full model (else the last scan-level model)
         timed = PRIMARY_EXPERIMENT if PRIMARY_EXPERIMENT in runs else scan_models[-1]
         run_dir = runs[timed][0]
-        rows = _fold_manifest(manifest, splits, run_fold(run_dir, 0, len(runs[timed])), run_dir)
+        rows = scored_rows(run_fold(run_dir, 0, len(runs[timed])), run_dir)
         step(f"timing the classification of {n_timing} test scans with {timed}")
         timings = time_classification(run_dir, rows[rows.split == "test"], device, timed, n_timing)
     record = {"command": command or " ".join(sys.argv), "data_dir": str(Path(data_dir).resolve()),
               "test_data_dir": str(Path(test_data_dir).resolve()) if test_data_dir else None,
               "runs": {e: [str(f) for f in folders] for e, folders in runs.items()}}
-    if any(len(f) > 1 for f in runs.values()):
-        notes.append("Cross-validation: out-of-fold test predictions of all folds are pooled (see predictions/*.csv, column fold).")
     step(f"bootstrap intervals ({n_boot} resamples), DeLong tests, figures and the report")
-    return evaluate_predictions(study, predictions, report_dir, data_name, manifest, n_boot, target_sensitivity,
-                                seed, level, timings, example_slice_loader(manifest, slice_labels), notes=notes, record=record,
+    return evaluate_predictions(study, predictions, report_dir, data_name, tested, n_boot, target_sensitivity,
+                                seed, level, timings, example_slice_loader(tested, slice_labels), notes=notes, record=record,
                                 svm_selection=pd.concat(svm_selection, ignore_index=True) if svm_selection else None,
                                 slice_readings=pd.concat(slice_readings, ignore_index=True) if slice_readings else None,
                                 slice_labels=slice_labels)
@@ -1066,12 +1114,12 @@ def redraw_examples(report_dir: str | os.PathLike, data_dir: str | os.PathLike,
     if primary not in predictions: raise ConfigError(f"{predictions_path}: missing, so its figure cannot be drawn")
     table = predictions[primary].assign(case_id=lambda t: t.case_id.astype(str))
     from ich_study.datasets import read_slice_labels
-    manifest, splits = read_dataset(data_dir)
-    if test_data_dir: manifest, _, slice_labels = external_test_dataset(manifest, splits, test_data_dir)
+    manifest, _ = read_dataset(data_dir)
+    if test_data_dir: manifest, slice_labels = external_test_dataset(manifest, test_data_dir)   # the scans tested
     else: slice_labels = read_slice_labels(data_dir)
-    unknown = sorted(set(table.case_id) - set(manifest.case_id.astype(str)))
+    unknown = sorted(set(table.case_id[table.split == "test"]) - set(manifest.case_id.astype(str)))
     if unknown:
-        raise ConfigError(f"{predictions_path}: {len(unknown)} scans (e.g. {unknown[0]}) are not in the dataset "
-                          f"{data_dir}; is it the dataset the report was made from?")
+        raise ConfigError(f"{predictions_path}: {len(unknown)} test scans (e.g. {unknown[0]}) are not in the dataset "
+                          f"{test_data_dir or data_dir}; is it the dataset the report tested?")
     decided = apply_operating_point(table, parameters["target_sensitivity"])
     return plot_examples(decided, example_slice_loader(manifest, slice_labels), report_dir / "examples.png", primary)

@@ -426,7 +426,8 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     """Run the whole study of a profile (with another training seed if `seed` is given); returns
     the report folder `reports/{study}`. With `test_data`, a dataset folder of `ich-prepare` or `ich-synth`, the
     finished (or newly trained) runs are tested on every scan of it instead of their test split, and the report
-    goes to `reports/{study}-on-{folder name}` (`evaluate_study`'s `test_data_dir`); the notebooks of runs it
+    goes to `reports/{study}-on-{folder name}` (`evaluate_study`'s `test_data_dir`: a cross-validating profile's
+    fold models score every scan of it, and their mean is each scan's probability); the notebooks of runs it
     trains still go to the study's own `reports/{study}/notebooks`, beside those of its other runs."""
     started = time.time()
     loaded = load_profile(profile_name)
@@ -437,9 +438,6 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
         test_data = Path(test_data).resolve()
         if not (test_data / "manifest.csv").exists():
             raise ConfigError(f"--test-data {test_data}: no manifest.csv there (make one with ich-prepare --out {test_data})")
-        if _folds(profile) != [None]:
-            raise ConfigError(f"--test-data: profile {loaded['name']!r} cross-validates (one model per fold); "
-                              "another dataset is tested with a holdout chain")
     root = repo_root()
     runs_dir = Path(runs_dir or root / "runs")
     study_report_dir = Path(reports_dir or root / "reports") / study

@@ -172,11 +172,11 @@ def _tiny_checkpoint(path: Path, stage: str, lstm_layers: int, seed: int, fold: 
     (path / "config.json").write_text(json.dumps({"fold": fold, "stage": stage}), encoding="utf-8")
 
 
-def _tiny_dataset(data: Path, n_cases: int, n_folds: int = 0):
+def _tiny_dataset(data: Path, n_cases: int, n_folds: int = 0, seed: int = 0, slice_labels: bool = False):
     import SimpleITK as sitk
     (data / "images").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    rows, splits = [], []
+    rng = np.random.default_rng(seed)
+    rows, splits, labelled = [], [], []
     for i in range(n_cases):
         label = i % 2
         volume = rng.normal(30, 10, (6 + i % 3, 64, 64)).astype(np.int16)
@@ -188,8 +188,10 @@ def _tiny_dataset(data: Path, n_cases: int, n_folds: int = 0):
                      "lesion_volume_ml": 3.2 if label else ""})
         split = "train" if i < n_cases // 2 else ("val" if i < n_cases * 2 // 3 else "test")
         splits.append({"patient_id": f"p{i:02d}", "split": split, **({"fold": (i // 2) % n_folds} if n_folds else {})})
+        labelled += [{"case_id": f"c{i:02d}", "slice_index": k, "label": int(label and k in (2, 3))} for k in range(len(volume))]
     pd.DataFrame(rows).to_csv(data / "manifest.csv", index=False)
     pd.DataFrame(splits).to_csv(data / "splits.csv", index=False)
+    if slice_labels: pd.DataFrame(labelled).to_csv(data / "slice_labels.csv", index=False)
 
 
 def test_evaluate_study_from_tiny_runs(tmp_path):
@@ -244,3 +246,57 @@ def test_evaluate_study_pools_folds(tmp_path):
     assert len(pd.read_csv(folder / "operating_point.csv").thresholds.iloc[0].split(";")) == 2
     selection = pd.read_csv(folder / "svm_selection.csv")          # one C per fold, each on its own validation scans
     assert sorted(selection.fold.unique()) == [0, 1] and selection.groupby("fold").chosen.sum().eq(1).all()
+
+
+def test_evaluate_study_tests_fold_runs_on_another_dataset(tmp_path):
+    """Cross-validation runs tested on another dataset: every fold's model scores every one of its scans, and each
+    scan gets one test row, the mean of the folds' probabilities, decided against the mean of the folds' thresholds,
+    which the validation rows of the study's own report chose; the slice readings are averaged alike."""
+    import torch
+    from ich_study.datasets import read_manifest
+    from ich_study.evaluate import FOLD_MEAN
+    from ich_study.preprocess import PreprocessConfig
+    from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans
+    torch.set_num_threads(1)
+    _tiny_dataset(tmp_path / "data", 40, n_folds=2)
+    _tiny_dataset(tmp_path / "other", 10, seed=1, slice_labels=True)
+    runs = tmp_path / "runs"
+    for fold in (0, 1):
+        _tiny_checkpoint(runs / f"cnn-fold{fold}", "cnn", 1, fold, fold)
+        _tiny_checkpoint(runs / f"e2e2-fold{fold}", "e2e", 1, 10 + fold, fold)
+    folds = {name: [str(runs / f"{name}-fold{fold}") for fold in (0, 1)] for name in ("cnn", "e2e2")}
+    common = dict(n_boot=20, device="cpu", n_timing=1, cache_dir=tmp_path / "cache")
+    own = evaluate_study("folds", tmp_path / "data", folds, tmp_path / "own", **common).parent
+    tested = evaluate_study("folds-on-other", tmp_path / "data", folds, tmp_path / "tested",
+                            test_data_dir=tmp_path / "other", **common).parent
+    other = read_manifest(tmp_path / "other")
+    for name in ("e2e2", "cnn-max", "svm"):
+        predictions, own_predictions = (pd.read_csv(folder / "predictions" / f"{name}.csv", dtype={"case_id": str})
+                                        for folder in (tested, own))
+        test = predictions[predictions.split == "test"]
+        assert sorted(test.case_id) == sorted("other:" + other.case_id) and set(test.fold) == {FOLD_MEAN}
+        pd.testing.assert_frame_equal(predictions[predictions.split == "val"].reset_index(drop=True),
+                                      own_predictions[own_predictions.split == "val"].reset_index(drop=True))
+    by_fold = []                                         # what each fold's full model gives each scan, on its own
+    for fold in (0, 1):
+        checkpoint = load_checkpoint(runs / f"e2e2-fold{fold}" / "best.pt")
+        by_fold.append(predict_scans(model_from_checkpoint(checkpoint), other, PreprocessConfig.from_dict(checkpoint["preprocess"]),
+                                     None, progress=False).set_index("case_id").probability)
+    e2e2 = pd.read_csv(tested / "predictions" / "e2e2.csv", dtype={"case_id": str})
+    test = e2e2[e2e2.split == "test"].set_index("case_id")
+    expected = ((by_fold[0] + by_fold[1]) / 2)[[case.split(":", 1)[1] for case in test.index]]
+    assert test.probability.to_numpy() == pytest.approx(expected.to_numpy(), abs=1e-6)
+    assert not np.allclose(by_fold[0], by_fold[1])          # two models that disagree, so the mean is not either one
+    points, own_points = (pd.read_csv(folder / "operating_point.csv").set_index("experiment") for folder in (tested, own))
+    assert points.thresholds.equals(own_points.thresholds)            # chosen on the same validation scans
+    threshold = points.threshold["e2e2"]
+    assert threshold == pytest.approx(np.mean([float(t) for t in points.thresholds["e2e2"].split(";")]), abs=1e-5)
+    assert points.tp["e2e2"] == int(((test.probability >= threshold) & (test.label == 1)).sum())
+    assert points.fp["e2e2"] == int(((test.probability >= threshold) & (test.label == 0)).sum())
+    results = pd.read_csv(tested / "results.csv").set_index("experiment")
+    assert (results.n == 10).all() and (results.n_folds == 2).all()
+    text = (tested / "report.md").read_text(encoding="utf-8")
+    assert "each test scan's probability is the mean of the 2 fold models' probabilities" in text
+    assert "out-of-fold" not in text and "pooled" not in text
+    localisation = pd.read_csv(tested / "localisation.csv")
+    assert set(localisation.experiment) == {"e2e2"} and (localisation.scans == 5).all()   # the 5 bleeds, once each

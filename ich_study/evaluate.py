@@ -719,17 +719,20 @@ def external_test_dataset(manifest: pd.DataFrame, test_data_dir: str | os.PathLi
     """(manifest, slice labels) of the dataset in `test_data_dir` for testing runs trained on the dataset of
     `manifest`: its case and patient ids get the folder's name as a prefix ('cq500:CQ500-CT-1'), and so do its slice
     labels (None if it has none). It is checked as `ich-prepare` checks one (`validate_manifest`: LabelError naming
-    its file); ConfigError where it holds a scan file of the own dataset or scans of the other kind."""
+    its file); ConfigError where it holds a scan of the own dataset, its file or a copy of it (`scan_fingerprint`),
+    or scans of the other kind."""
     from ich_study.datasets import read_manifest, read_slice_labels, validate_manifest
-    from ich_study.io import check_one_kind, scan_kind
+    from ich_study.io import check_one_kind, scan_fingerprint, scan_kind
     test_dir = Path(test_data_dir)
     external, slice_labels = validate_manifest(read_manifest(test_dir), read_slice_labels(test_dir), test_dir,
                                                name=str(test_dir / "manifest.csv"))
     if external.empty: raise ConfigError(f"{test_dir / 'manifest.csv'}: no scans to test on")
     prefix = external_prefix(test_dir)
-    shared = sorted(set(external.image) & set(manifest.image))
-    if shared: raise ConfigError(f"{test_dir / 'manifest.csv'}: {len(shared)} of its scans (e.g. {shared[0]}) are scans of "
-                                 "the runs' own dataset, which trained or chose the models; test on other scans")
+    own_scans = {scan_fingerprint(image): image for image in manifest.image}
+    shared = [(image, own_scans[fingerprint]) for image in external.image if (fingerprint := scan_fingerprint(image)) in own_scans]
+    if shared: raise ConfigError(f"{test_dir / 'manifest.csv'}: {len(shared)} of its scans (e.g. {shared[0][0]}) are scans of "
+                                 f"the runs' own dataset (that one: {shared[0][1]}), the same files or copies of them, "
+                                 "which trained or chose the models; test on other scans")
     external = external.assign(case_id=prefix + external.case_id.astype(str),
                                patient_id=prefix + external.patient_id.astype(str))
     kinds = {case: scan_kind(image) for case, image in zip(manifest.case_id[:1], manifest.image[:1])}

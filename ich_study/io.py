@@ -5,6 +5,7 @@
 # %% ../nbs/02_io.ipynb #35d3f38a
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from .core import ScanError, atomic_write
 __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOWED_SLICE_MM', 'WINDOWED_PIXEL_MM',
            'GREY_TOLERANCE', 'Scan', 'DicomSlice', 'read_dicom_header', 'group_series', 'is_axial', 'order_slices',
            'choose_series', 'write_dicom_series', 'image_stack_files', 'scan_kind', 'check_one_kind', 'read_scan',
-           'head_content_ml', 'head_coverage_mm', 'check_head_content']
+           'scan_fingerprint', 'head_content_ml', 'head_coverage_mm', 'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -392,6 +393,11 @@ def _read_image_stack(folder: Path) -> Scan:
                 kind="windowed", modality="unknown", source=str(folder), channel_names=names)
 
 # %% ../nbs/02_io.ipynb #f4d189e0
+def _listed_files(path: Path) -> list[Path]:
+    """The files a .txt list of a series names, one per line, relative to the list's folder unless absolute."""
+    files = [Path(line.strip()) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [p if p.is_absolute() else path.parent / p for p in files]
+
 def _is_dicom_file(path: Path) -> bool:
     """DICOM by suffix or by the 'DICM' magic at byte 128."""
     if path.suffix.lower() in (".dcm", ".dicom"): return True
@@ -446,8 +452,7 @@ def read_scan(path: str | os.PathLike | Sequence[str | os.PathLike], series: str
         return _read_dicom(files, str(path), series) if form == "dicom" else _read_image_stack(path)
     suffix = _suffix(path)
     if suffix == ".txt":
-        files = [Path(line.strip()) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        files = [p if p.is_absolute() else path.parent / p for p in files]
+        files = _listed_files(path)
         if not files: raise ScanError(path, "empty list of DICOM files")
         missing = [p for p in files if not p.exists()]
         if missing: raise ScanError(missing[0], f"no such file (listed in {path})")
@@ -458,6 +463,33 @@ def read_scan(path: str | os.PathLike | Sequence[str | os.PathLike], series: str
     if _is_dicom_file(path):
         raise ScanError(path, "a single DICOM slice: a 2D image where a volume is needed (give the series folder)")
     raise ScanError(path, f"unknown file type {suffix!r} (expected NIfTI, MHA/MHD, NRRD, DICOM or an image folder)")
+
+# %% ../nbs/02_io.ipynb #f853fc3f
+def _scan_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """The files `read_scan(path)` reads from, in order: the file, a folder's files, or those a list names."""
+    if isinstance(path, (list, tuple)): return [Path(p) for p in path]
+    path = Path(path)
+    if path.is_dir(): return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return _listed_files(path) if _suffix(path) == ".txt" else [path]
+
+def scan_fingerprint(path: str | os.PathLike | Sequence[str | os.PathLike], pieces: int = 16,
+                     piece_bytes: int = 4096) -> str:
+    """16 hex digits, the same for byte-for-byte copies of a scan wherever they lie: a hash of the sizes of its
+    files in order and of `pieces` pieces of `piece_bytes` spread evenly through its first, middle and last file.
+    ScanError when a file is missing."""
+    files = _scan_files(path)
+    if not files: raise ScanError(path, "no files to read")
+    digest = hashlib.sha256()
+    try:
+        for file in files: digest.update(f"{file.stat().st_size};".encode())
+        for file in dict.fromkeys([files[0], files[len(files) // 2], files[-1]]):
+            size = file.stat().st_size
+            with open(file, "rb") as handle:
+                for piece in range(pieces):
+                    handle.seek(size * piece // pieces)
+                    digest.update(handle.read(piece_bytes))
+    except OSError as exc: raise ScanError(path, f"cannot read ({exc})") from exc
+    return digest.hexdigest()[:16]
 
 # %% ../nbs/02_io.ipynb #40e3d6e7
 def head_content_ml(scan: Scan) -> tuple[float, float]:

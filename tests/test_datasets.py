@@ -1,5 +1,6 @@
 """ich-prepare on every source (real CT-ICH, faithful RSNA/CQ500 DICOM copies), splits, cavity, pre-training slices."""
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -123,8 +124,8 @@ def test_a_dataset_of_hu_scans_and_prewindowed_images_is_refused(tmp_path):
 
 
 def test_skip_bad_reports_and_skips(tmp_path, capsys):
-    for name in ["a", "b", "c"]:
-        sitk.WriteImage(sitk.GetImageFromArray(head()), str(tmp_path / f"{name}.nii.gz"))
+    for offset, name in enumerate(["a", "b", "c"]):          # three scans, not one scan three times
+        sitk.WriteImage(sitk.GetImageFromArray(head() + offset), str(tmp_path / f"{name}.nii.gz"))
     data = (tmp_path / "b.nii.gz").read_bytes()
     (tmp_path / "b.nii.gz").write_bytes(data[: len(data) // 2])
     pd.DataFrame({"image": ["a.nii.gz", "b.nii.gz", "c.nii.gz"], "label": [1, 0, 0],
@@ -169,6 +170,24 @@ def test_a_scan_that_holds_no_head_is_a_bad_scan(tmp_path, capsys):
     assert sorted(read_manifest(out + "-all").case_id) == ["air", "head", "phantom", "slab"]
 
 
+def test_a_scan_copied_under_another_case_id_is_a_bad_scan(tmp_path, capsys):
+    """Read by --verify, a scan whose files are a byte-for-byte copy of an earlier case's (one scan exported twice,
+    under two patient ids) is refused, naming both; --skip-bad keeps the first and leaves the copy out."""
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        image = sitk.GetImageFromArray(rng.integers(-1000, 1000, (6, 16, 16)).astype(np.int16))
+        sitk.WriteImage(image, str(tmp_path / f"{name}.nii.gz"))
+    shutil.copy(tmp_path / "a.nii.gz", tmp_path / "c.nii.gz")
+    pd.DataFrame({"image": ["a.nii.gz", "b.nii.gz", "c.nii.gz"], "label": [0, 1, 0],
+                  "patient_id": ["x", "y", "z"]}).to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(ScanError, match=r"c\.nii\.gz: the same scan as case 'a' \(.*a\.nii\.gz\), byte for byte"):
+        prepare_dataset("folder", tmp_path, tmp_path / "out", verify_scans=True, check_heads=False)
+    prepare_cli(["--source", "folder", "--root", str(tmp_path), "--out", str(tmp_path / "out"), "--verify", "--skip-bad",
+                 "--no-head-check"])
+    assert "skipping bad scan c" in capsys.readouterr().err
+    assert read_manifest(tmp_path / "out").case_id.tolist() == ["a", "b"]
+
+
 # ---------------------------------------------------------------------- sources
 @pytest.mark.skipif(not CT_ICH.exists(), reason="CT-ICH copy not present")
 def test_ct_ich_real_release(tmp_path):
@@ -192,6 +211,7 @@ def test_ct_ich_nifti_layout(tmp_path):
     rows = []
     for number, positive in [(49, True), (50, False)]:
         volume = head(4, 48); volume[0][volume[0] == 35] = -1000           # lowest slice: no brain
+        volume[0, 0, 0] = -number                                          # two patients, two scans
         sitk.WriteImage(sitk.GetImageFromArray(volume), str(tmp_path / f"ct_scans/{number:03d}.nii"))
         sitk.WriteImage(sitk.GetImageFromArray(np.zeros((4, 48, 48), np.uint8)), str(tmp_path / f"masks/{number:03d}.nii"))
         for s in range(1, 5):

@@ -31,12 +31,13 @@ from .core import (CheckpointError, ConfigError, ICHStudyError, ScanError, atomi
 # %% auto #0
 __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA_SOURCES', 'DATA_KEYS', 'SYNTHETIC_REQUIRED',
            'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'NIFTI_GZIP_RATIO', 'ASSUMED_SCAN_MATRIX',
-           'UNTRAINED_HEAD_NOTES', 'Experiment', 'notebook_parameters', 'check_profile', 'with_training_seed',
-           'study_name', 'stage_parameters', 'experiment_config', 'build_dataset', 'preprocessing_configs',
-           'preprocessing_cache_bytes', 'synthetic_study_bytes', 'check_cache_space', 'bytes_under', 'check_free_space',
-           'is_reusable', 'run_name', 'run_experiment', 'training_progress', 'step_recorder', 'step_progress',
-           'reporting_progress', 'training_precision', 'reproduce', 'reproduce_cli', 'check_input_kind',
-           'per_scan_slice', 'operating_point_at', 'predict_scan', 'predict_cli']
+           'UNTRAINED_HEAD_NOTES', 'ENSEMBLE_KEYS', 'Experiment', 'notebook_parameters', 'check_profile',
+           'with_training_seed', 'study_name', 'stage_parameters', 'experiment_config', 'build_dataset',
+           'preprocessing_configs', 'preprocessing_cache_bytes', 'synthetic_study_bytes', 'check_cache_space',
+           'bytes_under', 'check_free_space', 'is_reusable', 'run_name', 'run_experiment', 'training_progress',
+           'step_recorder', 'step_progress', 'reporting_progress', 'training_precision', 'reproduce', 'reproduce_cli',
+           'check_input_kind', 'per_scan_slice', 'operating_point_at', 'predict_scan', 'check_ensemble',
+           'mean_prediction', 'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -637,12 +638,61 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     if missing: result["note"] = "; ".join(UNTRAINED_HEAD_NOTES[head] for head in missing)
     return result
 
+ENSEMBLE_KEYS = ("preprocess", "input")      # what the models of one ich-predict must share, beside their heads
+
+def check_ensemble(checkpoints: Sequence[dict[str, Any]]) -> None:
+    """CheckpointError unless the checkpoints can be averaged scan by scan: each a different file, with the same
+    preprocessing, kind of input and trained heads as the first (the fold models of one experiment)."""
+    from ich_study.train import trained_heads
+    first, seen = checkpoints[0], set()
+    for checkpoint in checkpoints:
+        path = str(Path(checkpoint["path"]).resolve())
+        if path in seen: raise CheckpointError(f"{checkpoint['path']}: given twice; give each fold model once")
+        seen.add(path)
+        differs = [key for key in ENSEMBLE_KEYS if checkpoint.get(key) != first.get(key)]
+        if trained_heads(checkpoint.get("stage")) != trained_heads(first.get("stage")): differs.append("stage")
+        if differs:
+            raise CheckpointError(f"{checkpoint['path']}: its {' and '.join(differs)} differ from {first['path']}'s; "
+                                  "the models of one prediction are averaged scan by scan, so they must read scans alike "
+                                  "(the fold models of one experiment)")
+
+def mean_prediction(lines: Sequence[dict[str, Any]], models: Sequence[str]) -> dict[str, Any]:
+    """One scan's line for the mean of several models (the fold models of a cross-validation, `models` their
+    paths), from each model's line (`predict_scan`): the probability, the threshold, the validation sensitivity and
+    specificity and both slice readings averaged, and the decision the mean probability against the mean threshold,
+    as the evaluation decides on another dataset (`fold_mean_test`, `08_evaluate`)."""
+    def mean(key: str) -> float | None:
+        values = [line[key] for line in lines]
+        return None if any(value is None for value in values) else float(np.mean(values))
+    def mean_lists(key: str) -> list | None:
+        values = [line[key] for line in lines]
+        if any(value is None for value in values): return None
+        return [None if None in column else round(float(np.mean(column)), 4) for column in zip(*values)]
+    probability, threshold = mean("probability"), mean("threshold")
+    slice_scores, slice_influence = mean_lists("slice_scores"), mean_lists("slice_influence")
+    def top(values):
+        return None if values is None else _top(np.array([np.nan if v is None else v for v in values], dtype=float))
+    result = {"path": lines[0]["path"], "series": lines[0]["series"], "head_check": lines[0]["head_check"],
+              "models": [str(model) for model in models],
+              "probability": None if probability is None else round(probability, 6),
+              "decision": None if threshold is None or probability is None else ("ICH" if probability >= threshold else "no ICH"),
+              "threshold": threshold, "target_sensitivity": lines[0]["target_sensitivity"],
+              "validation_sensitivity": mean("validation_sensitivity"), "validation_specificity": mean("validation_specificity"),
+              "top_slices": top(slice_scores), "slice_scores": slice_scores,
+              "top_influence_slices": top(slice_influence), "slice_influence": slice_influence,
+              "slices_per_score": lines[0]["slices_per_score"], "seconds": round(sum(line["seconds"] for line in lines), 3)}
+    notes = [f"the mean of {len(lines)} models: probability, threshold, validation sensitivity and specificity and "
+             "slice readings averaged over them", *([lines[0]["note"]] if "note" in lines[0] else [])]
+    return {**result, "note": "; ".join(notes)}
+
 def predict_cli(argv: list[str] | None = None) -> None:
     """Console script `ich-predict`: one JSON line per scan; non-zero exit if any scan failed."""
     parser = argparse.ArgumentParser(prog="ich-predict", description=
         "Classify head CT scans (NIfTI/MHA/NRRD files, DICOM series folders, CT-ICH image folders) "
         "with a trained ich-study checkpoint. Prints one JSON line per scan.")
-    parser.add_argument("--model", required=True, help="checkpoint, e.g. runs/demo/e2e2/best.pt")
+    parser.add_argument("--model", required=True, action="append", help="checkpoint, e.g. runs/demo/e2e2/best.pt; "
+                        "given once per model, the fold models of a cross-validation (runs/ct-ich/e2e2-fold0/best.pt, ...) "
+                        "are averaged: the mean probability against the mean of their thresholds")
     parser.add_argument("scans", nargs="*", help="scan files or folders")
     parser.add_argument("--manifest", default=None, help="CSV with an 'image' column of scans")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
@@ -675,17 +725,21 @@ def predict_cli(argv: list[str] | None = None) -> None:
     if not scans: parser.error("give at least one scan or --manifest")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     try:
-        checkpoint = load_checkpoint(args.model)
-        model = model_from_checkpoint(checkpoint).to(device).eval()
+        checkpoints = [load_checkpoint(path) for path in args.model]
+        check_ensemble(checkpoints)
+        models = [model_from_checkpoint(checkpoint).to(device).eval() for checkpoint in checkpoints]
         if args.target_sensitivity is not None:
-            checkpoint = {**checkpoint, "operating_point": operating_point_at(checkpoint, args.target_sensitivity)}
+            checkpoints = [{**checkpoint, "operating_point": operating_point_at(checkpoint, args.target_sensitivity)}
+                           for checkpoint in checkpoints]
     except ICHStudyError as exc:
-        print(json.dumps({"model": args.model, "error": str(exc)}), flush=True)
+        print(json.dumps({"model": args.model[0] if len(args.model) == 1 else args.model, "error": str(exc)}), flush=True)
         raise SystemExit(2)
     failures = 0
     for scan in scans:
-        try: print(json.dumps(predict_scan(scan, checkpoint, model, device, not args.no_influence,
-                                           not args.no_head_check, args.series)), flush=True)
+        try:
+            lines = [predict_scan(scan, checkpoint, model, device, not args.no_influence, not args.no_head_check, args.series)
+                     for checkpoint, model in zip(checkpoints, models)]
+            print(json.dumps(lines[0] if len(lines) == 1 else mean_prediction(lines, args.model)), flush=True)
         except ICHStudyError as exc:
             failures += 1
             print(json.dumps({"path": str(scan), "error": str(exc)}), flush=True)

@@ -321,6 +321,34 @@ def test_predict_at_another_target_sensitivity(smoke, tmp_path):
     assert code == 2 and "--target-sensitivity 1.5: give a share of the bleeds" in stderr
 
 
+def test_predict_with_several_models_prints_their_mean(smoke):
+    """--model given once per model (fold models of a cross-validation; here e2e1 and e2e2 of the smoke chain, which
+    read scans alike): one line per scan whose probability, threshold, validation sensitivity and slice readings are
+    the means of each model's own line, decided by the mean probability against the mean threshold. A model that reads
+    scans otherwise (the stage-1 cnn: in-plane filter only, no trained scan head) and one given twice are refused
+    before any scan is read."""
+    work, _ = smoke
+    runs = work / "runs" / "smoke"
+    manifest = pd.read_csv(work / "data" / "smoke-cohort" / "manifest.csv")
+    scan = work / "data" / "smoke-cohort" / manifest["image"].iloc[3]
+    models = [runs / name / "best.pt" for name in ("e2e1", "e2e2")]
+    singles = [_predict("--model", model, scan)[1][0] for model in models]
+    code, (line,), stderr = _predict("--model", models[0], "--model", models[1], scan)
+    assert code == 0, stderr
+    assert line["models"] == [str(model) for model in models] and "the mean of 2 models" in line["note"]
+    for key in ("probability", "threshold", "validation_sensitivity", "validation_specificity"):
+        assert line[key] == pytest.approx((singles[0][key] + singles[1][key]) / 2, abs=1e-6), key
+    assert singles[0]["probability"] != pytest.approx(singles[1]["probability"], abs=1e-4)    # two models that differ
+    assert line["decision"] == ("ICH" if line["probability"] >= line["threshold"] else "no ICH")
+    for key in ("slice_scores", "slice_influence"):
+        assert line[key] == pytest.approx([(a + b) / 2 for a, b in zip(singles[0][key], singles[1][key])], abs=1e-4), key
+    assert line["slice_scores"][line["top_slices"][0]] == max(line["slice_scores"])
+    code, (error,), _ = _predict("--model", runs / "cnn" / "best.pt", "--model", models[1], scan)
+    assert code == 2 and "its preprocess and stage differ from" in error["error"] and "cnn" in error["error"]
+    code, (error,), _ = _predict("--model", models[1], "--model", models[1], scan)
+    assert code == 2 and "given twice" in error["error"]
+
+
 def test_predict_says_what_a_stage_1_or_scratch_checkpoint_cannot_give(smoke):
     """The slice CNN of stage 1 has no trained BiLSTM: slice scores, but no scan probability or decision (it printed
     the untrained head's output before); `scratch2` never trained its slice head: no slice scores, only influence."""

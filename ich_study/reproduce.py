@@ -561,6 +561,9 @@ def per_scan_slice(values: np.ndarray, slice_factor: int, n_slices: int) -> np.n
 def _top(values: np.ndarray, count: int = 5) -> list[int]:
     return [int(i) for i in np.argsort(-values, kind="stable")[:count]]
 
+def _decision(probability: float | None, threshold: float | None) -> str | None:
+    return None if threshold is None or probability is None else ("ICH" if probability >= threshold else "no ICH")
+
 UNTRAINED_HEAD_NOTES = {   # what a checkpoint whose head never trained (`trained_heads`) leaves out, and why
     "scan": "a stage-1 slice CNN: its BiLSTM and scan head never trained, so no scan probability; slice scores only "
             "(the report's cnn-max and cnn-p95 read them)",
@@ -623,7 +626,7 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     operating_point = checkpoint.get("operating_point") or {}
     threshold = operating_point.get("threshold")
     result = {"path": str(path), "series": scan.series, "head_check": head_check, "probability": probability,
-              "decision": None if threshold is None or probability is None else ("ICH" if probability >= threshold else "no ICH"),
+              "decision": _decision(probability, threshold),
               "threshold": threshold, "target_sensitivity": operating_point.get("target_sensitivity"),
               "validation_sensitivity": operating_point.get("validation_sensitivity"),     # at the threshold, on the
               "validation_specificity": operating_point.get("validation_specificity"),     # scans it was chosen on
@@ -675,7 +678,7 @@ def mean_prediction(lines: Sequence[dict[str, Any]], models: Sequence[str]) -> d
     result = {"path": lines[0]["path"], "series": lines[0]["series"], "head_check": lines[0]["head_check"],
               "models": [str(model) for model in models],
               "probability": None if probability is None else round(probability, 6),
-              "decision": None if threshold is None or probability is None else ("ICH" if probability >= threshold else "no ICH"),
+              "decision": _decision(probability, threshold),
               "threshold": threshold, "target_sensitivity": lines[0]["target_sensitivity"],
               "validation_sensitivity": mean("validation_sensitivity"), "validation_specificity": mean("validation_specificity"),
               "top_slices": top(slice_scores), "slice_scores": slice_scores,

@@ -19,9 +19,10 @@ from .core import ScanError, atomic_write
 
 # %% auto #0
 __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOWED_SLICE_MM', 'WINDOWED_PIXEL_MM',
-           'GREY_TOLERANCE', 'Scan', 'DicomSlice', 'read_dicom_header', 'group_series', 'is_axial', 'order_slices',
-           'choose_series', 'write_dicom_series', 'image_stack_files', 'scan_kind', 'check_one_kind', 'read_scan',
-           'scan_fingerprint', 'head_content_ml', 'head_coverage_mm', 'check_head_content']
+           'GREY_TOLERANCE', 'Scan', 'DicomSlice', 'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial',
+           'order_slices', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe', 'image_stack_files',
+           'scan_kind', 'check_one_kind', 'read_scan', 'scan_fingerprint', 'head_content_ml', 'head_coverage_mm',
+           'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -138,6 +139,8 @@ class DicomSlice:
     kernel: str = ""
     patient_id: str = ""
     sop_uid: str = ""
+    frame: int = -1             # the frame of a multi-frame (enhanced) file; -1 for a file of one image
+    rescale: tuple[float, float] | None = None     # a frame's (RescaleSlope, RescaleIntercept)
 
     @property
     def normal(self) -> np.ndarray:
@@ -169,6 +172,49 @@ def read_dicom_header(path: str | os.PathLike) -> DicomSlice | None:
             sop_uid=str(ds.get("SOPInstanceUID", "")))
     except (ValueError, TypeError):
         return None
+
+def _functional_value(frame_groups, shared_groups, sequence: str, keyword: str):
+    """A value of an enhanced DICOM's functional group macro: the frame's own, else the one shared by all frames."""
+    for groups in (frame_groups, shared_groups):
+        items = groups.get(sequence) if groups is not None else None
+        if items and keyword in items[0]: return items[0].get(keyword)
+    return None
+
+def read_dicom_frames(path: str | os.PathLike) -> list[DicomSlice]:
+    """The slices of one DICOM image file: its header (`read_dicom_header`) for a file of one image, one per frame
+    (`frame`, geometry and rescale from the functional groups) for an enhanced multi-frame file, [] for anything else."""
+    header = read_dicom_header(path)
+    if header is not None: return [header]
+    import pydicom
+    try: ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+    except Exception: return []
+    if int(ds.get("NumberOfFrames", 1) or 1) < 2 or "PerFrameFunctionalGroupsSequence" not in ds or "Rows" not in ds:
+        return []
+    shared = ds.SharedFunctionalGroupsSequence[0] if ds.get("SharedFunctionalGroupsSequence") else None
+    top_rescale = (float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0))
+    kernel = _functional_value(None, shared, "CTReconstructionSequence", "ConvolutionKernel") or ds.get("ConvolutionKernel", "")
+    frames = []
+    try:
+        for index, groups in enumerate(ds.PerFrameFunctionalGroupsSequence):
+            value = lambda sequence, keyword: _functional_value(groups, shared, sequence, keyword)
+            position = value("PlanePositionSequence", "ImagePositionPatient")
+            orientation = value("PlaneOrientationSequence", "ImageOrientationPatient")
+            if position is None or orientation is None: return []           # no geometry: not a volume we can order
+            slope, intercept = value("PixelValueTransformationSequence", "RescaleSlope"), value("PixelValueTransformationSequence", "RescaleIntercept")
+            thickness = value("PixelMeasuresSequence", "SliceThickness")
+            frames.append(DicomSlice(
+                path=str(path), series_uid=str(ds.get("SeriesInstanceUID", "")),
+                study_uid=str(ds.get("StudyInstanceUID", "")), modality=str(ds.get("Modality", "")).upper(),
+                position=np.asarray([float(v) for v in position]), orientation=np.asarray([float(v) for v in orientation]),
+                pixel_spacing=tuple(float(v) for v in (value("PixelMeasuresSequence", "PixelSpacing") or [1.0, 1.0])),
+                rows=int(ds.Rows), columns=int(ds.Columns), series_description=str(ds.get("SeriesDescription", "")),
+                series_number=str(ds.get("SeriesNumber", "")),
+                slice_thickness=float(thickness) if thickness not in (None, "") else float("nan"),
+                kernel=str(kernel), patient_id=str(ds.get("PatientID", "")), sop_uid=str(ds.get("SOPInstanceUID", "")),
+                frame=index, rescale=(float(slope) if slope not in (None, "") else top_rescale[0],
+                                      float(intercept) if intercept not in (None, "") else top_rescale[1])))
+    except (ValueError, TypeError): return []
+    return frames
 
 def group_series(headers: Sequence[DicomSlice]) -> dict[str, list[DicomSlice]]:
     """Group slice headers by SeriesInstanceUID."""
@@ -283,6 +329,51 @@ def write_dicom_series(volume_hu: np.ndarray, folder: str | os.PathLike,
         paths.append(folder / names[index])
     return paths
 
+def write_dicom_multiframe(volume_hu: np.ndarray, path: str | os.PathLike,
+                           spacing_mm: tuple[float, float, float] = (5.0, 0.5, 0.5),
+                           origin: tuple[float, float, float] = (-64.0, -64.0, -40.0),
+                           rescale: tuple[float, float] = (1.0, -1024.0), frame_order: Sequence[int] | None = None,
+                           series_uid: str | None = None, series_description: str = "HEAD") -> Path:
+    """Write `volume_hu` (slices inferior->superior, H, W) as one enhanced (multi-frame) CT file, as newer scanners
+    export a series: orientation, pixel spacing and rescale shared by all frames, each frame's position its own;
+    `frame_order` stores the slices in another order (frame k holds slice frame_order[k]). Written under a temporary
+    name and renamed."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+    from pydicom.sequence import Sequence as DicomSequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    enhanced_ct = "1.2.840.10008.5.1.4.1.1.2.1"
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    order = list(range(volume_hu.shape[0])) if frame_order is None else [int(k) for k in frame_order]
+    slope, intercept = rescale
+    stored = np.round((np.asarray(volume_hu, dtype=np.float64)[order] - intercept) / slope).astype(np.int16)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = enhanced_ct, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = enhanced_ct, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID, ds.StudyInstanceUID = "CT", "PATIENT", generate_uid()
+    ds.SeriesInstanceUID, ds.SeriesDescription, ds.SeriesNumber = series_uid or generate_uid(), series_description, 1
+    ds.Rows, ds.Columns, ds.NumberOfFrames = stored.shape[1], stored.shape[2], stored.shape[0]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    def item(**values) -> Dataset:
+        element = Dataset()
+        for keyword, value in values.items(): setattr(element, keyword, value)
+        return element
+    shared = item(PlaneOrientationSequence=DicomSequence([item(ImageOrientationPatient=[1, 0, 0, 0, 1, 0])]),
+                  PixelMeasuresSequence=DicomSequence([item(PixelSpacing=[spacing_mm[1], spacing_mm[2]],
+                                                            SliceThickness=spacing_mm[0])]),
+                  PixelValueTransformationSequence=DicomSequence([item(RescaleSlope=slope, RescaleIntercept=intercept,
+                                                                       RescaleType="HU")]))
+    ds.SharedFunctionalGroupsSequence = DicomSequence([shared])
+    ds.PerFrameFunctionalGroupsSequence = DicomSequence([
+        item(PlanePositionSequence=DicomSequence([item(ImagePositionPatient=[origin[0], origin[1], origin[2] + k * spacing_mm[0]])]))
+        for k in order])
+    ds.PixelData = np.ascontiguousarray(stored).tobytes()
+    with atomic_write(path) as temporary: ds.save_as(str(temporary), enforce_file_format=True)
+    return path
+
 # %% ../nbs/02_io.ipynb #a525eae8
 def _dicom_pixels_hu(header: DicomSlice) -> np.ndarray:
     """Pixel data of one file in HU (slope/intercept applied), decoding via GDCM when pydicom cannot."""
@@ -297,9 +388,24 @@ def _dicom_pixels_hu(header: DicomSlice) -> np.ndarray:
         return pixels   # SimpleITK/GDCM already applied the rescale
     return pixels * slope + intercept
 
+def _slices_hu(ordered: Sequence[DicomSlice]) -> list[np.ndarray]:
+    """The pixels in HU of each slice; a multi-frame file's frames are decoded once, each frame rescaled as its header says."""
+    import pydicom
+    decoded: dict[str, np.ndarray] = {}
+    slices = []
+    for header in ordered:
+        if header.frame < 0: slices.append(_dicom_pixels_hu(header)); continue
+        if header.path not in decoded:
+            try: decoded[header.path] = pydicom.dcmread(header.path).pixel_array
+            except Exception as exc: raise ScanError(header.path, f"pixel data cannot be decoded ({exc})") from exc
+        slope, intercept = header.rescale
+        slices.append(decoded[header.path][header.frame].astype(np.float32) * slope + intercept)
+    return slices
+
 def _read_dicom(files: Sequence[str | os.PathLike], source: str, series: str | None) -> Scan:
-    """Read the chosen DICOM series among `files` into a HU `Scan`."""
-    headers = [h for h in (read_dicom_header(f) for f in files) if h is not None]
+    """Read the chosen DICOM series among `files` (files of one image each, or enhanced multi-frame files) into a
+    HU `Scan`."""
+    headers = [h for f in files for h in read_dicom_frames(f)]
     if not headers:
         raise ScanError(source, "no DICOM image files found")
     groups = group_series(headers)
@@ -308,7 +414,7 @@ def _read_dicom(files: Sequence[str | os.PathLike], source: str, series: str | N
     if slices[0].modality != "CT":
         raise ScanError(source, f"modality {slices[0].modality or 'none'}: not a CT series")
     ordered = order_slices(slices, source)
-    volume = np.stack([_dicom_pixels_hu(h) for h in ordered]).astype(np.float32)
+    volume = np.stack(_slices_hu(ordered)).astype(np.float32)
     first, last = ordered[0].position, ordered[-1].position
     normal = ordered[0].normal
     step = abs(float(np.dot(last - first, normal))) / (len(ordered) - 1)
@@ -461,6 +567,7 @@ def read_scan(path: str | os.PathLike | Sequence[str | os.PathLike], series: str
     if suffix in IMAGE_SUFFIXES:
         raise ScanError(path, "a single 2D image where a volume is needed (give the folder of slices)")
     if _is_dicom_file(path):
+        if len(read_dicom_frames(path)) > 1: return _read_dicom([path], str(path), series)   # an enhanced CT file
         raise ScanError(path, "a single DICOM slice: a 2D image where a volume is needed (give the series folder)")
     raise ScanError(path, f"unknown file type {suffix!r} (expected NIfTI, MHA/MHD, NRRD, DICOM or an image folder)")
 

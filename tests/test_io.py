@@ -196,3 +196,30 @@ def test_image_stack_palette_and_16_bit(tmp_path):
     expected = np.arange(1, 4) * 50 / 255
     np.testing.assert_allclose(read_scan(tmp_path / "p").volume[:, 0, 0], expected, rtol=1e-6)
     np.testing.assert_allclose(read_scan(tmp_path / "w").volume[:, 0, 0], expected, rtol=1e-6)
+
+
+def test_enhanced_multiframe_ct(tmp_path):
+    """An enhanced CT file (the whole series in one file, frames stored out of order, geometry and rescale in
+    functional groups) reads as the classic series of the same slices, and so does its folder; a frame's own rescale
+    wins over the one shared by all frames."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+    from ich_study.io import write_dicom_multiframe
+    volume = np.random.default_rng(4).integers(-1000, 2000, size=(7, 10, 12)).astype(np.float32)
+    write_dicom_series(volume, tmp_path / "classic", spacing_mm=(2.5, 0.5, 0.6))
+    path = write_dicom_multiframe(volume, tmp_path / "enhanced" / "ct.dcm", spacing_mm=(2.5, 0.5, 0.6),
+                                  frame_order=[6, 2, 0, 5, 1, 4, 3])
+    classic = read_scan(tmp_path / "classic")
+    for given in (path, tmp_path / "enhanced"):
+        enhanced = read_scan(given)
+        np.testing.assert_array_equal(enhanced.volume, classic.volume)
+        assert enhanced.spacing_mm == classic.spacing_mm and enhanced.kind == "HU"
+    ds = pydicom.dcmread(path)                     # frame 0 (slice 6) stored with an intercept of its own
+    stored = ds.pixel_array.copy()
+    stored[0] += 1024
+    transform = Dataset()
+    transform.RescaleSlope, transform.RescaleIntercept = 1, -2048
+    ds.PerFrameFunctionalGroupsSequence[0].PixelValueTransformationSequence = Sequence([transform])
+    ds.PixelData = stored.tobytes()
+    ds.save_as(str(path), enforce_file_format=True)
+    np.testing.assert_array_equal(read_scan(path).volume, classic.volume)

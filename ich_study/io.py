@@ -180,6 +180,10 @@ def _functional_value(frame_groups, shared_groups, sequence: str, keyword: str):
         if items and keyword in items[0]: return items[0].get(keyword)
     return None
 
+def _number(value, default: float) -> float:
+    """A DICOM number, or `default` where the element is absent or empty."""
+    return default if value is None or value == "" else float(value)
+
 def read_dicom_frames(path: str | os.PathLike) -> list[DicomSlice]:
     """The slices of one DICOM image file: its header (`read_dicom_header`) for a file of one image, one per frame
     (`frame`, geometry and rescale from the functional groups) for an enhanced multi-frame file, [] for anything else."""
@@ -196,12 +200,11 @@ def read_dicom_frames(path: str | os.PathLike) -> list[DicomSlice]:
     frames = []
     try:
         for index, groups in enumerate(ds.PerFrameFunctionalGroupsSequence):
-            value = lambda sequence, keyword: _functional_value(groups, shared, sequence, keyword)
+            def value(sequence: str, keyword: str):
+                return _functional_value(groups, shared, sequence, keyword)
             position = value("PlanePositionSequence", "ImagePositionPatient")
             orientation = value("PlaneOrientationSequence", "ImageOrientationPatient")
             if position is None or orientation is None: return []           # no geometry: not a volume we can order
-            slope, intercept = value("PixelValueTransformationSequence", "RescaleSlope"), value("PixelValueTransformationSequence", "RescaleIntercept")
-            thickness = value("PixelMeasuresSequence", "SliceThickness")
             frames.append(DicomSlice(
                 path=str(path), series_uid=str(ds.get("SeriesInstanceUID", "")),
                 study_uid=str(ds.get("StudyInstanceUID", "")), modality=str(ds.get("Modality", "")).upper(),
@@ -209,10 +212,10 @@ def read_dicom_frames(path: str | os.PathLike) -> list[DicomSlice]:
                 pixel_spacing=tuple(float(v) for v in (value("PixelMeasuresSequence", "PixelSpacing") or [1.0, 1.0])),
                 rows=int(ds.Rows), columns=int(ds.Columns), series_description=str(ds.get("SeriesDescription", "")),
                 series_number=str(ds.get("SeriesNumber", "")),
-                slice_thickness=float(thickness) if thickness not in (None, "") else float("nan"),
+                slice_thickness=_number(value("PixelMeasuresSequence", "SliceThickness"), float("nan")),
                 kernel=str(kernel), patient_id=str(ds.get("PatientID", "")), sop_uid=str(ds.get("SOPInstanceUID", "")),
-                frame=index, rescale=(float(slope) if slope not in (None, "") else top_rescale[0],
-                                      float(intercept) if intercept not in (None, "") else top_rescale[1])))
+                frame=index, rescale=(_number(value("PixelValueTransformationSequence", "RescaleSlope"), top_rescale[0]),
+                                      _number(value("PixelValueTransformationSequence", "RescaleIntercept"), top_rescale[1]))))
     except (ValueError, TypeError): return []
     return frames
 
@@ -504,6 +507,10 @@ def _listed_files(path: Path) -> list[Path]:
     files = [Path(line.strip()) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [p if p.is_absolute() else path.parent / p for p in files]
 
+def _folder_files(folder: Path) -> list[Path]:
+    """Every file under `folder`, hidden ones left out, sorted by path."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
 def _is_dicom_file(path: Path) -> bool:
     """DICOM by suffix or by the 'DICM' magic at byte 128."""
     if path.suffix.lower() in (".dcm", ".dicom"): return True
@@ -515,7 +522,7 @@ def _is_dicom_file(path: Path) -> bool:
 
 def _folder_form(folder: Path) -> tuple[str, list[Path]]:
     """('dicom', its DICOM files) or ('images', its files) for a scan folder; ScanError for anything else."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = _folder_files(folder)
     dicom = [p for p in files if _is_dicom_file(p)]
     if dicom: return "dicom", dicom
     if (folder / "brain").is_dir() or any(p.suffix.lower() in IMAGE_SUFFIXES for p in files): return "images", files
@@ -576,7 +583,7 @@ def _scan_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[P
     """The files `read_scan(path)` reads from, in order: the file, a folder's files, or those a list names."""
     if isinstance(path, (list, tuple)): return [Path(p) for p in path]
     path = Path(path)
-    if path.is_dir(): return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if path.is_dir(): return _folder_files(path)
     return _listed_files(path) if _suffix(path) == ".txt" else [path]
 
 def scan_fingerprint(path: str | os.PathLike | Sequence[str | os.PathLike], pieces: int = 16,

@@ -32,10 +32,10 @@ __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON
            'model_slice_labels', 'top_slice_hit', 'middle_of_scan', 'localisation_table', 'plot_slice_readings',
            'timing_table', 'plot_roc_curves', 'ExampleSlice', 'pick_examples', 'plot_examples', 'render_report',
            'evaluate_predictions', 'read_dataset', 'run_parameters', 'run_fold', 'normalise_runs', 'external_prefix',
-           'external_test_dataset', 'with_external_test', 'fold_mean_test', 'fold_mean_readings', 'check_run_split',
-           'score_lstm_run', 'linear_svm', 'choose_svm_c', 'svm_c_at_grid_edge', 'cross_validated_platt_svm',
-           'platt_scaled_svm', 'platt_slope', 'cnn_slice_outputs', 'padded_feature_rows', 'cnn_baselines',
-           'time_classification', 'example_slice_loader', 'evaluate_study', 'redraw_examples']
+           'external_test_dataset', 'with_external_test', 'fold_mean_test', 'fold_results_table', 'fold_mean_readings',
+           'check_run_split', 'score_lstm_run', 'linear_svm', 'choose_svm_c', 'svm_c_at_grid_edge',
+           'cross_validated_platt_svm', 'platt_scaled_svm', 'platt_slope', 'cnn_slice_outputs', 'padded_feature_rows',
+           'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study', 'redraw_examples']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -507,9 +507,11 @@ def render_report(study: str, data_name: str, results: pd.DataFrame, comparisons
                   operating: pd.DataFrame, timing: pd.DataFrame | None, subgroups: pd.DataFrame | None,
                   figures: Sequence[str], provenance_record: Mapping[str, Any], notes: Sequence[str] = (),
                   primary: str = PRIMARY_EXPERIMENT, svm_selection: pd.DataFrame | None = None,
-                  localisation: pd.DataFrame | None = None, fold_mean: bool = False) -> str:
+                  localisation: pd.DataFrame | None = None, fold_mean: bool = False,
+                  fold_results: pd.DataFrame | None = None) -> str:
     """The Markdown of report.md, every number formatted from the given tables or PAPER_RESULTS. `fold_mean`: the
-    test scans were scored by the mean of every fold's model (`FOLD_MEAN`), not each by the fold that held it out."""
+    test scans were scored by the mean of every fold's model (`FOLD_MEAN`), not each by the fold that held it out;
+    `fold_results` (`fold_results_table`) then gives each fold's model alone on them."""
     ours = f"ours: {data_name}"
     n_folds = int(results.n_folds.max()) if len(results) else 0
     lines = [f"# ICH study report: {study}", "",
@@ -534,6 +536,17 @@ def render_report(study: str, data_name: str, results: pd.DataFrame, comparisons
         [r.experiment, r.description, _paper_auc(r.experiment), r.n, r.positives,
          _ci(r.auc, r.delong_low, r.delong_high), _ci(r.auc, r.bootstrap_low, r.bootstrap_high)]
         for r in results.itertuples()]))
+    if fold_results is not None and len(fold_results):
+        folds = sorted(fold_results.fold.unique())
+        by_fold = fold_results.set_index(["experiment", "fold"])
+        lines += ["", "### Each fold's model alone", "",
+                  "The test AUC of each fold's model by itself on the same scans, against their mean above "
+                  "(fold_results.csv).", ""]
+        lines.append(_markdown_table(
+            ["experiment", *[f"fold {fold + 1}: AUC [DeLong 95% CI]" for fold in folds]],
+            [[experiment, *[_ci(*by_fold.loc[(experiment, fold), ["auc", "delong_low", "delong_high"]])
+                            if (experiment, fold) in by_fold.index else "n/a" for fold in folds]]
+             for experiment in dict.fromkeys(fold_results.experiment)]))
     lines += ["", "## Paired comparisons (DeLong)", ""]
     if len(comparisons):
         lines.append(_markdown_table(
@@ -609,7 +622,7 @@ def render_report(study: str, data_name: str, results: pd.DataFrame, comparisons
 # %% ../nbs/08_evaluate.ipynb #a56fcd72
 REPORT_FILES = ("report.md", "evaluation.json", "paper_results.csv", "results.csv", "comparisons.csv",
                 "operating_point.csv", "timing.csv", "timing_per_scan.csv", "subgroups.csv", "svm_selection.csv",
-                "localisation.csv", "slice_readings.png",
+                "localisation.csv", "slice_readings.png", "fold_results.csv",
                 "roc_baselines.png", "roc_lstm.png", "examples.png")
 
 def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], report_dir: str | os.PathLike,
@@ -618,7 +631,8 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
                          timings: pd.DataFrame | None = None, load_slice: Callable[[str], np.ndarray] | None = None,
                          primary: str = PRIMARY_EXPERIMENT, notes: Sequence[str] = (),
                          record: Mapping[str, Any] | None = None, svm_selection: pd.DataFrame | None = None,
-                         slice_readings: pd.DataFrame | None = None, slice_labels: pd.DataFrame | None = None) -> Path:
+                         slice_readings: pd.DataFrame | None = None, slice_labels: pd.DataFrame | None = None,
+                         fold_results: pd.DataFrame | None = None) -> Path:
     """Write predictions/, results/comparisons/operating_point/timing/subgroups(/svm_selection) CSVs, figures and
     report.md; with `slice_readings` (the per-slice readings of positive test scans, as `localisation_table`
     reads them, with `probability`) and `slice_labels`, also localisation.csv and slice_readings.png."""
@@ -643,6 +657,7 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
     subgroups = subgroups_table(decided, manifest, level) if manifest is not None else None
     if subgroups is not None: write_csv(subgroups, report_dir / "subgroups.csv")
     if svm_selection is not None: write_csv(svm_selection, report_dir / "svm_selection.csv")
+    if fold_results is not None: write_csv(fold_results, report_dir / "fold_results.csv")
     localisation = None
     if slice_readings is not None and slice_labels is not None and len(slice_readings):
         localisation = localisation_table(slice_readings, slice_labels, n_boot, level, seed)
@@ -668,7 +683,7 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
     write_json(record, report_dir / "evaluation.json")
     fold_mean = any((table.fold[table.split == "test"] == FOLD_MEAN).any() for table in predictions.values())
     text = render_report(study, data_name, results, comparisons, operating, timing, subgroups, figures, record,
-                         notes, primary, svm_selection, localisation, fold_mean)
+                         notes, primary, svm_selection, localisation, fold_mean, fold_results)
     with atomic_write(report_dir / "report.md") as temporary: temporary.write_text(text, encoding="utf-8")
     return report_dir / "report.md"
 
@@ -752,6 +767,17 @@ def fold_mean_test(table: pd.DataFrame) -> pd.DataFrame:
     mean = test.groupby("case_id", sort=False).agg(label=("label", "first"), probability=("probability", "mean"))
     mean = mean.reset_index().assign(split="test", fold=FOLD_MEAN)
     return pd.concat([table[table.split != "test"], mean[table.columns]], ignore_index=True)
+
+def fold_results_table(predictions: Mapping[str, pd.DataFrame], level: float = 0.95) -> pd.DataFrame:
+    """Per experiment and fold: the test AUC, with its DeLong interval, of that fold's model alone, from prediction
+    tables whose test scans every fold's model scored (before `fold_mean_test` averages them)."""
+    rows = []
+    for experiment, table in predictions.items():
+        for fold, test in table[table.split == "test"].groupby("fold"):
+            low, auc, high = auc_confidence_interval(test.label, test.probability, level)
+            rows.append({"experiment": experiment, "fold": int(fold), "n": len(test), "positives": int(test.label.sum()),
+                         "auc": auc, "delong_low": low, "delong_high": high})
+    return pd.DataFrame(rows, columns=["experiment", "fold", "n", "positives", "auc", "delong_low", "delong_high"])
 
 def fold_mean_readings(readings: pd.DataFrame) -> pd.DataFrame:
     """Per-slice readings (`score_lstm_run` rows with `experiment`) of scans that every fold's model read: one row
@@ -1072,8 +1098,9 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
                 add(experiment, scored_run[["case_id", "label", "split", "probability"]], fold)
                 slice_readings.append(scored_run[scored_run.case_id.isin(localised)].assign(experiment=experiment))
     predictions = {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()}
-    fold_runs = any(len(folders) > 1 for folders in runs.values())
+    fold_runs, fold_results = any(len(folders) > 1 for folders in runs.values()), None
     if fold_runs and external is not None:          # every fold's model scored every external scan: their mean
+        fold_results = fold_results_table(predictions, level)
         predictions = {name: fold_mean_test(table) for name, table in predictions.items()}
         slice_readings = [fold_mean_readings(pd.concat(slice_readings, ignore_index=True))] if slice_readings else []
         notes.append("Cross-validation runs: every fold's models scored every test scan; predictions/*.csv hold one test "
@@ -1097,7 +1124,7 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
                                 seed, level, timings, example_slice_loader(tested, slice_labels), notes=notes, record=record,
                                 svm_selection=pd.concat(svm_selection, ignore_index=True) if svm_selection else None,
                                 slice_readings=pd.concat(slice_readings, ignore_index=True) if slice_readings else None,
-                                slice_labels=slice_labels)
+                                slice_labels=slice_labels, fold_results=fold_results)
 
 # %% ../nbs/08_evaluate.ipynb #6976a2aa
 def redraw_examples(report_dir: str | os.PathLike, data_dir: str | os.PathLike,

@@ -300,3 +300,14 @@ def test_evaluate_study_tests_fold_runs_on_another_dataset(tmp_path):
     assert "out-of-fold" not in text and "pooled" not in text
     localisation = pd.read_csv(tested / "localisation.csv")
     assert set(localisation.experiment) == {"e2e2"} and (localisation.scans == 5).all()   # the 5 bleeds, once each
+    from ich_study.stats import roc_auc                # each fold's model alone, beside the mean
+    alone = pd.read_csv(tested / "fold_results.csv").set_index(["experiment", "fold"])
+    labels = test.label.to_numpy()
+    for fold in (0, 1):
+        assert alone.auc["e2e2", fold] == pytest.approx(roc_auc(labels, by_fold[fold][[c.split(":", 1)[1] for c in test.index]].to_numpy()), abs=1e-6)
+    assert set(alone.index.get_level_values("experiment")) == set(results.index) and (alone.n == 10).all()
+    assert "### Each fold's model alone" in text and f"{alone.auc['e2e2', 1]:.3f} [" in text
+    assert not (own / "fold_results.csv").exists() and "Each fold's model alone" not in (own / "report.md").read_text(encoding="utf-8")
+    three, two = numbers_in_csvs(tested)               # every 3-decimal number of the report is in one of its CSVs
+    for token in re.findall(r"(?<![\w.])[-+]?\d+\.\d{3}(?![\w.])", text.split("## Provenance")[0]):
+        assert token.lstrip("+") in three, token

@@ -36,7 +36,7 @@ __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA
            'preprocessing_configs', 'preprocessing_cache_bytes', 'synthetic_study_bytes', 'check_cache_space',
            'bytes_under', 'check_free_space', 'is_reusable', 'run_name', 'run_experiment', 'training_progress',
            'step_recorder', 'step_progress', 'reporting_progress', 'training_precision', 'reproduce', 'reproduce_cli',
-           'check_input_kind', 'per_scan_slice', 'operating_point_at', 'predict_scan', 'check_ensemble',
+           'check_input_kind', 'per_scan_slice', 'operating_point_at', 'predict_scan', 'model_paths', 'check_ensemble',
            'mean_prediction', 'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
@@ -641,6 +641,18 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     if missing: result["note"] = "; ".join(UNTRAINED_HEAD_NOTES[head] for head in missing)
     return result
 
+def model_paths(given: Sequence[str]) -> list[str]:
+    """The checkpoints `--model` names: each path as given, a quoted pattern ('runs/ct-ich/e2e2-fold*/best.pt')
+    expanded to its matches in sorted order; CheckpointError for a pattern that matches nothing."""
+    import glob
+    paths = []
+    for value in given:
+        if Path(value).exists() or not glob.has_magic(value): paths.append(value); continue
+        matches = sorted(glob.glob(value))
+        if not matches: raise CheckpointError(f"{value}: no checkpoint matches this pattern")
+        paths += matches
+    return paths
+
 ENSEMBLE_KEYS = ("preprocess", "input")      # what the models of one ich-predict must share, beside their heads
 
 def check_ensemble(checkpoints: Sequence[dict[str, Any]]) -> None:
@@ -694,8 +706,8 @@ def predict_cli(argv: list[str] | None = None) -> None:
         "Classify head CT scans (NIfTI/MHA/NRRD files, DICOM series folders, CT-ICH image folders) "
         "with a trained ich-study checkpoint. Prints one JSON line per scan.")
     parser.add_argument("--model", required=True, action="append", help="checkpoint, e.g. runs/demo/e2e2/best.pt; "
-                        "given once per model, the fold models of a cross-validation (runs/ct-ich/e2e2-fold0/best.pt, ...) "
-                        "are averaged: the mean probability against the mean of their thresholds")
+                        "given once per model, or as a quoted pattern ('runs/ct-ich/e2e2-fold*/best.pt'), the fold models "
+                        "of a cross-validation are averaged: the mean probability against the mean of their thresholds")
     parser.add_argument("scans", nargs="*", help="scan files or folders")
     parser.add_argument("--manifest", default=None, help="CSV with an 'image' column of scans")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
@@ -728,7 +740,8 @@ def predict_cli(argv: list[str] | None = None) -> None:
     if not scans: parser.error("give at least one scan or --manifest")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     try:
-        checkpoints = [load_checkpoint(path) for path in args.model]
+        paths = model_paths(args.model)
+        checkpoints = [load_checkpoint(path) for path in paths]
         check_ensemble(checkpoints)
         models = [model_from_checkpoint(checkpoint).to(device).eval() for checkpoint in checkpoints]
         if args.target_sensitivity is not None:
@@ -742,7 +755,7 @@ def predict_cli(argv: list[str] | None = None) -> None:
         try:
             lines = [predict_scan(scan, checkpoint, model, device, not args.no_influence, not args.no_head_check, args.series)
                      for checkpoint, model in zip(checkpoints, models)]
-            print(json.dumps(lines[0] if len(lines) == 1 else mean_prediction(lines, args.model)), flush=True)
+            print(json.dumps(lines[0] if len(lines) == 1 else mean_prediction(lines, paths)), flush=True)
         except ICHStudyError as exc:
             failures += 1
             print(json.dumps({"path": str(scan), "error": str(exc)}), flush=True)

@@ -643,14 +643,16 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
 
 def model_paths(given: Sequence[str]) -> list[str]:
     """The checkpoints `--model` names: each path as given, a quoted pattern ('runs/ct-ich/e2e2-fold*/best.pt')
-    expanded to its matches in sorted order; CheckpointError for a pattern that matches nothing."""
+    expanded to its matches in sorted order, a run folder standing for its best.pt; CheckpointError for a pattern
+    that matches nothing."""
     import glob
     paths = []
     for value in given:
-        if Path(value).exists() or not glob.has_magic(value): paths.append(value); continue
-        matches = sorted(glob.glob(value))
-        if not matches: raise CheckpointError(f"{value}: no checkpoint matches this pattern")
-        paths += matches
+        if Path(value).exists() or not glob.has_magic(value): matches = [value]
+        else:
+            matches = sorted(glob.glob(value))
+            if not matches: raise CheckpointError(f"{value}: no checkpoint matches this pattern")
+        paths += [str(Path(path) / "best.pt") if (Path(path) / "best.pt").is_file() else path for path in matches]
     return paths
 
 ENSEMBLE_KEYS = ("preprocess", "input")      # what the models of one ich-predict must share, beside their heads

@@ -343,8 +343,9 @@ def test_predict_with_several_models_prints_their_mean(smoke):
     for key in ("slice_scores", "slice_influence"):
         assert line[key] == pytest.approx([(a + b) / 2 for a, b in zip(singles[0][key], singles[1][key])], abs=1e-4), key
     assert line["slice_scores"][line["top_slices"][0]] == max(line["slice_scores"])
-    code, (matched,), stderr = _predict("--model", runs / "e2e?" / "best.pt", scan)     # a quoted pattern, expanded
-    assert code == 0 and {**matched, "seconds": 0} == {**line, "seconds": 0}, stderr
+    for pattern in (runs / "e2e?" / "best.pt", runs / "e2e?"):          # a quoted pattern, of checkpoints or run folders
+        code, (matched,), stderr = _predict("--model", pattern, scan)
+        assert code == 0 and {**matched, "seconds": 0} == {**line, "seconds": 0}, stderr
     code, (error,), _ = _predict("--model", runs / "lstm*-fold*" / "best.pt", scan)
     assert code == 2 and "no checkpoint matches this pattern" in error["error"]
     code, (error,), _ = _predict("--model", runs / "cnn" / "best.pt", "--model", models[1], scan)

@@ -507,18 +507,17 @@ def render_report(study: str, data_name: str, results: pd.DataFrame, comparisons
                   operating: pd.DataFrame, timing: pd.DataFrame | None, subgroups: pd.DataFrame | None,
                   figures: Sequence[str], provenance_record: Mapping[str, Any], notes: Sequence[str] = (),
                   primary: str = PRIMARY_EXPERIMENT, svm_selection: pd.DataFrame | None = None,
-                  localisation: pd.DataFrame | None = None, fold_mean: bool = False,
-                  fold_results: pd.DataFrame | None = None) -> str:
-    """The Markdown of report.md, every number formatted from the given tables or PAPER_RESULTS. `fold_mean`: the
-    test scans were scored by the mean of every fold's model (`FOLD_MEAN`), not each by the fold that held it out;
-    `fold_results` (`fold_results_table`) then gives each fold's model alone on them."""
+                  localisation: pd.DataFrame | None = None, fold_results: pd.DataFrame | None = None) -> str:
+    """The Markdown of report.md, every number formatted from the given tables or PAPER_RESULTS. `fold_results`
+    (`fold_results_table`), given when the test scans were scored by the mean of every fold's model (`FOLD_MEAN`)
+    instead of each by the fold that held it out, gives each fold's model alone on them."""
     ours = f"ours: {data_name}"
     n_folds = int(results.n_folds.max()) if len(results) else 0
     lines = [f"# ICH study report: {study}", "",
              f"Test-set results of every experiment next to Patel et al. (2019). **Paper** columns: "
              f"the authors' private clinical data (test n={PAPER_RESULTS['test_n']}, "
              f"{PAPER_RESULTS['test_positives']} positive), typed from the paper. **Ours** columns: {data_name}.", ""]
-    if n_folds and fold_mean:
+    if n_folds and fold_results is not None:
         lines += [f"Cross-validation runs tested on another dataset: each test scan's probability is the mean of the "
                   f"{n_folds} fold models' probabilities, and its decision compares it with the mean of their "
                   "thresholds, each chosen on its fold's validation scans.", ""]
@@ -635,7 +634,8 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
                          fold_results: pd.DataFrame | None = None) -> Path:
     """Write predictions/, results/comparisons/operating_point/timing/subgroups(/svm_selection) CSVs, figures and
     report.md; with `slice_readings` (the per-slice readings of positive test scans, as `localisation_table`
-    reads them, with `probability`) and `slice_labels`, also localisation.csv and slice_readings.png."""
+    reads them, with `probability`) and `slice_labels`, also localisation.csv and slice_readings.png; with
+    `fold_results` (fold models tested on another dataset, `fold_results_table`), fold_results.csv."""
     report_dir = Path(report_dir)
     if not predictions: raise ConfigError("nothing to evaluate: no prediction tables given")
     predictions = {name: check_predictions(table, name) for name, table in predictions.items()}
@@ -681,9 +681,8 @@ def evaluate_predictions(study: str, predictions: Mapping[str, pd.DataFrame], re
     record = {"study": study, "data": data_name, "parameters": {"n_boot": n_boot, "target_sensitivity": target_sensitivity,
               "seed": seed, "level": level, "primary": primary}, **(record or {}), "provenance": provenance()}
     write_json(record, report_dir / "evaluation.json")
-    fold_mean = any((table.fold[table.split == "test"] == FOLD_MEAN).any() for table in predictions.values())
     text = render_report(study, data_name, results, comparisons, operating, timing, subgroups, figures, record,
-                         notes, primary, svm_selection, localisation, fold_mean, fold_results)
+                         notes, primary, svm_selection, localisation, fold_results)
     with atomic_write(report_dir / "report.md") as temporary: temporary.write_text(text, encoding="utf-8")
     return report_dir / "report.md"
 

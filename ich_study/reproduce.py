@@ -36,8 +36,8 @@ __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA
            'preprocessing_configs', 'preprocessing_cache_bytes', 'synthetic_study_bytes', 'check_cache_space',
            'bytes_under', 'check_free_space', 'is_reusable', 'run_name', 'run_experiment', 'training_progress',
            'step_recorder', 'step_progress', 'reporting_progress', 'training_precision', 'reproduce', 'reproduce_cli',
-           'check_input_kind', 'per_scan_slice', 'operating_point_at', 'predict_scan', 'model_paths', 'check_ensemble',
-           'mean_prediction', 'predict_cli']
+           'check_input_kind', 'per_scan_slice', 'operating_point_at', 'prepare_scan', 'predict_scan', 'model_paths',
+           'check_ensemble', 'mean_prediction', 'predict_cli']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -582,15 +582,10 @@ def operating_point_at(checkpoint: dict[str, Any], target_sensitivity: float) ->
                               f"{(checkpoint.get('operating_point') or {}).get('target_sensitivity')}")
     return validation_operating_point(scores["label"], scores["probability"], target_sensitivity)
 
-def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: str = "cpu",
-                 influence: bool = True, head_check: bool = True, series: str | None = None) -> dict[str, Any]:
-    """Classify one scan with a loaded checkpoint/model; returns a JSON-ready dict. Per-slice values are given
-    for each slice of the scan as `read_scan` orders it (axis 0): `slice_scores`, the slice head's P(ICH), and
-    with `influence` `slice_influence`, the scan's P(ICH) minus its P(ICH) without the slice (`ICHNet.slice_influence`);
-    `slices_per_score` scan slices share each value. A stage-1 (`cnn`) checkpoint gives no scan probability and a
-    `scratch` one no slice scores (`note` says why). `series` chooses among the series of a DICOM folder (as
-    `read_scan`; the line's `series` is the SeriesInstanceUID read); `head_check=False` skips `check_head_content`."""
-    import torch
+def prepare_scan(path: str | Path, checkpoint: dict[str, Any], head_check: bool = True,
+                 series: str | None = None) -> tuple[Any, np.ndarray, dict[str, float]]:
+    """Read `path` (`series`: which series of a DICOM folder) and preprocess it as `checkpoint` says, after the checks
+    of the kind of scan and (with `head_check`) of a whole head: (Scan, (S, C, H, W) array, seconds of each step)."""
     from ich_study.io import check_head_content, read_scan
     from ich_study.preprocess import PreprocessConfig, preprocess_scan
     timings = {}
@@ -598,16 +593,33 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     scan = read_scan(path, series=series)
     timings["read_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    config = PreprocessConfig.from_dict(checkpoint["preprocess"])
     check_input_kind(path, scan, checkpoint)
     if head_check: check_head_content(path, scan)
-    array = preprocess_scan(scan, config)
+    array = preprocess_scan(scan, PreprocessConfig.from_dict(checkpoint["preprocess"]))
+    timings["preprocess_s"] = time.perf_counter() - start
+    return scan, array, timings
+
+def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: str = "cpu",
+                 influence: bool = True, head_check: bool = True, series: str | None = None,
+                 prepared: tuple[Any, np.ndarray, dict[str, float]] | None = None) -> dict[str, Any]:
+    """Classify one scan with a loaded checkpoint/model; returns a JSON-ready dict. Per-slice values are given
+    for each slice of the scan as `read_scan` orders it (axis 0): `slice_scores`, the slice head's P(ICH), and
+    with `influence` `slice_influence`, the scan's P(ICH) minus its P(ICH) without the slice (`ICHNet.slice_influence`);
+    `slices_per_score` scan slices share each value. A stage-1 (`cnn`) checkpoint gives no scan probability and a
+    `scratch` one no slice scores (`note` says why). `series` chooses among the series of a DICOM folder (as
+    `read_scan`; the line's `series` is the SeriesInstanceUID read); `head_check=False` skips `check_head_content`.
+    `prepared`, what `prepare_scan` gave for this scan and a checkpoint of the same preprocessing, spares reading it
+    again (several models on one scan)."""
+    import torch
+    from ich_study.preprocess import PreprocessConfig
+    scan, array, timings = prepared or prepare_scan(path, checkpoint, head_check, series)
+    timings = dict(timings)
+    config = PreprocessConfig.from_dict(checkpoint["preprocess"])
     expected = checkpoint["architecture"]["in_channels"]
     if array.shape[1] != expected:
         raise ScanError(path, f"a {scan.kind} scan giving {array.shape[1]} channel(s); this model was "
                               f"trained on {expected} (use a model trained on data of this kind)")
     volume = torch.from_numpy(array)[None].to(device)
-    timings["preprocess_s"] = time.perf_counter() - start
     from ich_study.train import trained_heads
     heads = trained_heads(checkpoint.get("stage"))
     start = time.perf_counter()
@@ -755,8 +767,11 @@ def predict_cli(argv: list[str] | None = None) -> None:
     failures = 0
     for scan in scans:
         try:
-            lines = [predict_scan(scan, checkpoint, model, device, not args.no_influence, not args.no_head_check, args.series)
-                     for checkpoint, model in zip(checkpoints, models)]
+            # read and preprocessed once (check_ensemble: the models preprocess alike); the first line carries its seconds
+            scan_read, array, timings = prepare_scan(scan, checkpoints[0], not args.no_head_check, args.series)
+            lines = [predict_scan(scan, checkpoint, model, device, not args.no_influence, not args.no_head_check,
+                                  args.series, prepared=(scan_read, array, timings if index == 0 else {}))
+                     for index, (checkpoint, model) in enumerate(zip(checkpoints, models))]
             print(json.dumps(lines[0] if len(lines) == 1 else mean_prediction(lines, paths)), flush=True)
         except ICHStudyError as exc:
             failures += 1

@@ -33,7 +33,7 @@ __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON
            'timing_table', 'plot_roc_curves', 'ExampleSlice', 'pick_examples', 'plot_examples', 'render_report',
            'evaluate_predictions', 'read_dataset', 'run_parameters', 'run_fold', 'normalise_runs', 'external_prefix',
            'external_test_dataset', 'with_external_test', 'fold_mean_test', 'fold_results_table', 'fold_mean_readings',
-           'check_run_split', 'score_lstm_run', 'linear_svm', 'choose_svm_c', 'svm_c_at_grid_edge',
+           'check_run_split', 'row_cache_dir', 'score_lstm_run', 'linear_svm', 'choose_svm_c', 'svm_c_at_grid_edge',
            'cross_validated_platt_svm', 'platt_scaled_svm', 'platt_slope', 'cnn_slice_outputs', 'padded_feature_rows',
            'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study', 'redraw_examples']
 
@@ -813,6 +813,12 @@ def check_run_split(run_dir: str | os.PathLike, rows: pd.DataFrame) -> None:
                           "validation split evaluate derives from splits.csv (was the run trained on another "
                           "dataset, fold or split?)")
 
+def row_cache_dir(row, cache_dir: str | os.PathLike | None) -> str | os.PathLike | None:
+    """Where the preprocessed copy of a manifest row's scan is cached: the row's own `cache_dir` where it has one
+    (an external test's scans, cached in their own dataset's folder by `evaluate_study`), else `cache_dir`."""
+    own = getattr(row, "cache_dir", None)
+    return own if isinstance(own, str) and own else cache_dir
+
 def _volume_tensor(image: str, config, cache_dir, device):
     import torch
     from ich_study.preprocess import load_preprocessed
@@ -829,7 +835,11 @@ def score_lstm_run(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str,
     checkpoint = load_checkpoint(Path(run_dir) / "best.pt")
     model = model_from_checkpoint(checkpoint).to(device).eval()
     config = _preprocess_config(checkpoint)
-    scored = predict_scans(model, rows, config, cache_dir, device, progress=False, influence_cases=set(influence_cases))
+    by_cache: dict[Any, list] = {}                  # the rows of each cache folder (an external test has two)
+    for index, row in zip(rows.index, rows.itertuples()): by_cache.setdefault(row_cache_dir(row, cache_dir), []).append(index)
+    scored = pd.concat([predict_scans(model, rows.loc[indices], config, cache, device, progress=False,
+                                      influence_cases=set(influence_cases)) for cache, indices in by_cache.items()],
+                       ignore_index=True)
     scored = scored.drop(columns="label").assign(case_id=lambda t: t.case_id.astype(str), stage=checkpoint["stage"],
                                                  slice_factor=config.slice_factor)
     return rows[["case_id", "label", "split"]].merge(scored, on="case_id", how="left")
@@ -907,7 +917,8 @@ def cnn_slice_outputs(run_dir: Path, rows: pd.DataFrame, cache_dir, device: str
     features, probabilities = {}, {}
     with torch.no_grad():
         for row in rows.itertuples():
-            slice_features = model.slice_features(_volume_tensor(row.image, config, cache_dir, device))[0].float()
+            volume = _volume_tensor(row.image, config, row_cache_dir(row, cache_dir), device)
+            slice_features = model.slice_features(volume)[0].float()
             probabilities[row.case_id] = model.cnn.slice_head(slice_features).softmax(-1)[:, 1].cpu().numpy()
             features[row.case_id] = slice_features.cpu().numpy()
     return features, probabilities
@@ -1032,11 +1043,14 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
                    cache_dir: str | os.PathLike | None = None, n_timing: int = 10,
                    data_name: str | None = None, command: str | None = None,
                    progress: Callable[[str], None] | None = None,
-                   test_data_dir: str | os.PathLike | None = None) -> Path:
+                   test_data_dir: str | os.PathLike | None = None,
+                   test_cache_dir: str | os.PathLike | None = None) -> Path:
     """Score the validation and test splits with every run, build the baselines and write reports/{study}/.
     `progress`, if given, is told in a few words what is being done at each step. With `test_data_dir`, the test
     scans are every scan of that dataset instead of `data_dir`'s test split (`external_test_dataset`); fold runs then
-    score every one of them, and each scan's probability is the mean of the folds' (`fold_mean_test`)."""
+    score every one of them, and each scan's probability is the mean of the folds' (`fold_mean_test`). Their
+    preprocessed copies are cached in `test_cache_dir` (by default `{test_data_dir}/cache`), apart from the own
+    scans' in `cache_dir` (by default `{data_dir}/cache`, as training)."""
     def step(what: str) -> None:
         if progress: progress(what)
     runs = normalise_runs(runs)
@@ -1056,6 +1070,8 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
         slice_labels = read_slice_labels(data_dir)
     else:
         external, slice_labels = external_test_dataset(manifest, test_data_dir)
+        test_cache_dir = Path(test_cache_dir or Path(test_data_dir) / "cache").resolve()
+        external = external.assign(cache_dir=str(test_cache_dir))    # each dataset's copies in its own folder
         prefix = external_prefix(test_data_dir)
         notes.append(f"External test: the test scans are every scan of {Path(test_data_dir).resolve()} (case ids "
                      f"prefixed '{prefix}'); the runs trained on {Path(data_dir).resolve()}, "
@@ -1117,6 +1133,7 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
         timings = time_classification(run_dir, rows[rows.split == "test"], device, timed, n_timing)
     record = {"command": command or " ".join(sys.argv), "data_dir": str(Path(data_dir).resolve()),
               "test_data_dir": str(Path(test_data_dir).resolve()) if test_data_dir else None,
+              "test_cache_dir": str(test_cache_dir) if test_data_dir else None,
               "runs": {e: [str(f) for f in folders] for e, folders in runs.items()}}
     step(f"bootstrap intervals ({n_boot} resamples), DeLong tests, figures and the report")
     return evaluate_predictions(study, predictions, report_dir, data_name, tested, n_boot, target_sensitivity,

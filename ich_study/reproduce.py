@@ -451,6 +451,9 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     step = time.time()
     data_dir = build_dataset(profile, dataset_name, data_path, Path(data_root) if data_root else None,
                              say=lambda line: _say(line, started))
+    if test_data is not None:         # the test scans' preprocessed copies go to their own folder: room there too
+        from ich_study.datasets import read_manifest
+        check_cache_space(profile, read_manifest(test_data), test_data, say=lambda line: _say(f"--test-data: {line}", started))
     timings["dataset"] = time.time() - step
 
     folds = _folds(profile)

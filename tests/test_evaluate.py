@@ -268,7 +268,11 @@ def test_evaluate_study_tests_fold_runs_on_another_dataset(tmp_path):
     common = dict(n_boot=20, device="cpu", n_timing=1, cache_dir=tmp_path / "cache")
     own = evaluate_study("folds", tmp_path / "data", folds, tmp_path / "own", **common).parent
     tested = evaluate_study("folds-on-other", tmp_path / "data", folds, tmp_path / "tested",
-                            test_data_dir=tmp_path / "other", **common).parent
+                            test_data_dir=tmp_path / "other", test_cache_dir=tmp_path / "other-cache", **common).parent
+    for cache, dataset in ((tmp_path / "cache", "data"), (tmp_path / "other-cache", "other")):   # each dataset's copies apart
+        sources = {Path(json.loads(sidecar.read_text(encoding="utf-8"))["source"]).parent.parent.name
+                   for sidecar in cache.glob("*.json")}
+        assert sources == {dataset}, (cache, sources)
     other = read_manifest(tmp_path / "other")
     for name in ("e2e2", "cnn-max", "svm"):
         predictions, own_predictions = (pd.read_csv(folder / "predictions" / f"{name}.csv", dtype={"case_id": str})

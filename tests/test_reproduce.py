@@ -231,6 +231,11 @@ def test_evaluate_the_runs_on_another_dataset(smoke, tmp_path):
     text = (report / "report.md").read_text(encoding="utf-8")
     assert "synthetic data 'cohort7' (external test of models trained on 'smoke-cohort')" in text
     assert f"External test: the test scans are every scan of {other.resolve()}" in text
+    def cached(cache: Path) -> set[str]:          # the folders of the scans whose preprocessed copies a cache holds
+        return {Path(json.loads(sidecar.read_text(encoding="utf-8"))["source"]).parent.parent.name
+                for sidecar in cache.glob("*.json")}
+    assert cached(other / "cache") == {"cohort7"}               # the other cohort's copies in its own folder,
+    assert "cohort7" not in cached(work / "data" / "smoke-cohort" / "cache")      # none among the own scans'
     assert "8 validation or test scans (e.g. cohort7:synth-0000) have more slices for the CNN than the longest training scan, 32" in text
     (report / "examples.png").unlink()          # redrawn with the other dataset that evaluation.json records
     assert redraw_examples(report, work / "data" / "smoke-cohort") == report / "examples.png"
@@ -266,10 +271,10 @@ def test_predict_nifti_and_a_bad_scan(smoke, tmp_path):
         assert values[top[0]] == max(values) and len(top) == 5
 
 
-def test_reproduce_tests_the_study_on_another_dataset(smoke, tmp_path):
+def test_reproduce_tests_the_study_on_another_dataset(smoke, tmp_path, capsys):
     """ich-reproduce --test-data DIR reuses the study's finished runs and writes reports/{study}-on-{DIR's name}:
-    its test rows are that dataset's scans, its validation rows the study's own. A folder without a manifest is
-    refused before anything runs."""
+    its test rows are that dataset's scans, its validation rows the study's own; it says how much room their
+    preprocessing caches need, in DIR/cache. A folder without a manifest is refused before anything runs."""
     from ich_study.core import ConfigError
     from ich_study.datasets import read_manifest
     from ich_study.synthetic import synthesize_cohort
@@ -279,6 +284,7 @@ def test_reproduce_tests_the_study_on_another_dataset(smoke, tmp_path):
     places = dict(study="smoke", runs_dir=work / "runs", reports_dir=work / "reports", data_root=work / "data")
     report = reproduce("smoke", **places, test_data=other)
     assert report == work / "reports" / "smoke-on-cohort9"
+    assert "--test-data: 6 scans, " in capsys.readouterr().out and any((other / "cache").glob("*.npy"))
     record = json.loads((report / "reproduce.json").read_text(encoding="utf-8"))
     assert len(record["reused"]) == 6 and f"--test-data {other.resolve()}" in record["command"]
     tested, own = (pd.read_csv(folder / "predictions" / "e2e2.csv", dtype={"case_id": str}) for folder in (report, own_report))

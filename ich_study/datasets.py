@@ -22,11 +22,12 @@ from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices,
                           scan_fingerprint)
 
 # %% auto #0
-__all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES', 'SCAN_NEGATIVES',
-           'resolve_image', 'validate_manifest', 'read_manifest', 'read_slice_labels', 'patient_labels', 'make_splits',
-           'load_splits', 'check_splits', 'load_or_make_splits', 'assign_split', 'write_text_atomic',
-           'choose_plain_thin_series', 'prepare_dataset', 'prepare_cli', 'cranial_cavity_mask', 'cranial_cavity_slices',
-           'pretraining_slices', 'pretraining_counts']
+__all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPACING_TOLERANCE', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES',
+           'SCAN_NEGATIVES', 'resolve_image', 'validate_manifest', 'read_manifest', 'read_slice_labels',
+           'slice_spacings', 'spacing_range', 'outside_spacing', 'format_mm', 'format_mm_range', 'spacing_warning',
+           'patient_labels', 'make_splits', 'load_splits', 'check_splits', 'load_or_make_splits', 'assign_split',
+           'write_text_atomic', 'choose_plain_thin_series', 'prepare_dataset', 'prepare_cli', 'cranial_cavity_mask',
+           'cranial_cavity_slices', 'pretraining_slices', 'pretraining_counts']
 
 # %% ../nbs/03_datasets.ipynb #85f15032
 MANIFEST_COLUMNS = ["case_id", "patient_id", "image", "label", "subtypes", "source"]
@@ -97,6 +98,46 @@ def read_slice_labels(dataset_dir: str | os.PathLike) -> pd.DataFrame | None:
     """Read DIR/slice_labels.csv, or None when the dataset has no slice labels."""
     path = Path(dataset_dir) / "slice_labels.csv"
     return pd.read_csv(path, dtype={"case_id": str}) if path.exists() else None
+
+# %% ../nbs/03_datasets.ipynb #32fe867e
+SPACING_TOLERANCE = 0.1     # a slice spacing this far (relative) beyond the training range still counts as within it
+
+def slice_spacings(manifest: pd.DataFrame) -> pd.Series | None:
+    """Each scan's slice spacing in mm (the first value of the manifest's `spacing`, "z,y,x"), indexed by case_id;
+    None when the manifest does not give it for every scan."""
+    if "spacing" not in manifest.columns or manifest.empty: return None
+    first = manifest["spacing"].astype(str).str.split(",").str[0]
+    spacing = pd.to_numeric(first, errors="coerce")
+    if spacing.isna().any() or (spacing <= 0).any(): return None
+    return pd.Series(spacing.to_numpy(dtype=float), index=manifest["case_id"].astype(str), name="slice_spacing_mm")
+
+def spacing_range(manifest: pd.DataFrame) -> list[float] | None:
+    """[smallest, largest] slice spacing (mm) of a manifest's scans (`slice_spacings`), or None."""
+    spacing = slice_spacings(manifest)
+    return None if spacing is None else [round(float(spacing.min()), 4), round(float(spacing.max()), 4)]
+
+def outside_spacing(spacing_mm: float, trained_mm: Sequence[float], tolerance: float = SPACING_TOLERANCE) -> bool:
+    """Whether a slice spacing lies outside the range `trained_mm` ([smallest, largest]) by more than `tolerance`
+    of its ends."""
+    low, high = trained_mm
+    return bool(spacing_mm < low * (1 - tolerance) or spacing_mm > high * (1 + tolerance))
+
+def format_mm(value: float) -> str:
+    """A length in mm as the warnings print it: at most two decimals, no trailing zeros."""
+    return f"{round(float(value), 2):g}"
+
+def format_mm_range(low: float, high: float) -> str:
+    """'2.2-3 mm', or '5 mm' where both ends print alike."""
+    low_text, high_text = format_mm(low), format_mm(high)
+    return f"{low_text} mm" if low_text == high_text else f"{low_text}-{high_text} mm"
+
+def spacing_warning(spacing_mm: float, trained_mm: Sequence[float] | None) -> str | None:
+    """The warning for a scan of slice spacing `spacing_mm` given to a model trained on `trained_mm` (None when
+    the model's range is not known or the scan lies within it)."""
+    if trained_mm is None or not np.isfinite(spacing_mm) or not outside_spacing(spacing_mm, trained_mm): return None
+    return (f"slice spacing {format_mm(spacing_mm)} mm, outside the {format_mm_range(*trained_mm)} of the scans "
+            "the model trained on: it was neither trained nor validated on such scans")
+
 
 # %% ../nbs/03_datasets.ipynb #6b9db95a
 SPLIT_NAMES = ("train", "val", "test")

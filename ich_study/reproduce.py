@@ -451,9 +451,11 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     step = time.time()
     data_dir = build_dataset(profile, dataset_name, data_path, Path(data_root) if data_root else None,
                              say=lambda line: _say(line, started))
-    if test_data is not None:         # the test scans' preprocessed copies go to their own folder: room there too
+    if test_data is not None:   # refused before any run trains where the evaluation would refuse it; room for its caches
         from ich_study.datasets import read_manifest
-        check_cache_space(profile, read_manifest(test_data), test_data, say=lambda line: _say(f"--test-data: {line}", started))
+        from ich_study.evaluate import external_test_dataset
+        external, _ = external_test_dataset(read_manifest(data_dir), test_data)
+        check_cache_space(profile, external, test_data, say=lambda line: _say(f"--test-data: {line}", started))
     timings["dataset"] = time.time() - step
 
     folds = _folds(profile)
@@ -640,8 +642,12 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
         timings["influence_s"] = time.perf_counter() - start
     operating_point = checkpoint.get("operating_point") or {}
     threshold = operating_point.get("threshold")
-    result = {"path": str(path), "series": scan.series, "head_check": head_check, "probability": probability,
+    from ich_study.datasets import spacing_warning
+    spacing_mm = float(scan.spacing_mm[0])
+    result = {"path": str(path), "series": scan.series, "head_check": head_check,
+              "slice_spacing_mm": round(spacing_mm, 4), "probability": probability,
               "decision": _decision(probability, threshold),
+              "warning": spacing_warning(spacing_mm, (checkpoint.get("geometry") or {}).get("slice_spacing_mm")),
               "threshold": threshold, "target_sensitivity": operating_point.get("target_sensitivity"),
               "validation_sensitivity": operating_point.get("validation_sensitivity"),     # at the threshold, on the
               "validation_specificity": operating_point.get("validation_specificity"),     # scans it was chosen on
@@ -705,9 +711,10 @@ def mean_prediction(lines: Sequence[dict[str, Any]], models: Sequence[str]) -> d
     def top(values):
         return None if values is None else _top(np.array([np.nan if v is None else v for v in values], dtype=float))
     result = {"path": lines[0]["path"], "series": lines[0]["series"], "head_check": lines[0]["head_check"],
-              "models": [str(model) for model in models],
+              "slice_spacing_mm": lines[0]["slice_spacing_mm"], "models": [str(model) for model in models],
               "probability": None if probability is None else round(probability, 6),
               "decision": _decision(probability, threshold),
+              "warning": next((line["warning"] for line in lines if line["warning"]), None),    # a model's range
               "threshold": threshold, "target_sensitivity": lines[0]["target_sensitivity"],
               "validation_sensitivity": mean("validation_sensitivity"), "validation_specificity": mean("validation_specificity"),
               "top_slices": top(slice_scores), "slice_scores": slice_scores,

@@ -172,7 +172,8 @@ def _tiny_checkpoint(path: Path, stage: str, lstm_layers: int, seed: int, fold: 
     (path / "config.json").write_text(json.dumps({"fold": fold, "stage": stage}), encoding="utf-8")
 
 
-def _tiny_dataset(data: Path, n_cases: int, n_folds: int = 0, seed: int = 0, slice_labels: bool = False):
+def _tiny_dataset(data: Path, n_cases: int, n_folds: int = 0, seed: int = 0, slice_labels: bool = False,
+                  slice_mm: float = 5.0):
     import SimpleITK as sitk
     (data / "images").mkdir(parents=True)
     rng = np.random.default_rng(seed)
@@ -181,11 +182,11 @@ def _tiny_dataset(data: Path, n_cases: int, n_folds: int = 0, seed: int = 0, sli
         label = i % 2
         volume = rng.normal(30, 10, (6 + i % 3, 64, 64)).astype(np.int16)
         if label: volume[2:4, 20:30, 20:30] = 70
-        image = sitk.GetImageFromArray(volume); image.SetSpacing((0.8, 0.8, 5.0))
+        image = sitk.GetImageFromArray(volume); image.SetSpacing((0.8, 0.8, slice_mm))
         sitk.WriteImage(image, str(data / "images" / f"c{i:02d}.nii.gz"))
         rows.append({"case_id": f"c{i:02d}", "patient_id": f"p{i:02d}", "image": f"images/c{i:02d}.nii.gz",
                      "label": label, "subtypes": "IPH" if label else "", "source": "synthetic",
-                     "lesion_volume_ml": 3.2 if label else ""})
+                     "lesion_volume_ml": 3.2 if label else "", "spacing": f"{slice_mm:g},0.8,0.8"})
         split = "train" if i < n_cases // 2 else ("val" if i < n_cases * 2 // 3 else "test")
         splits.append({"patient_id": f"p{i:02d}", "split": split, **({"fold": (i // 2) % n_folds} if n_folds else {})})
         labelled += [{"case_id": f"c{i:02d}", "slice_index": k, "label": int(label and k in (2, 3))} for k in range(len(volume))]
@@ -259,7 +260,7 @@ def test_evaluate_study_tests_fold_runs_on_another_dataset(tmp_path):
     from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans
     torch.set_num_threads(1)
     _tiny_dataset(tmp_path / "data", 40, n_folds=2)
-    _tiny_dataset(tmp_path / "other", 10, seed=1, slice_labels=True)
+    _tiny_dataset(tmp_path / "other", 10, seed=1, slice_labels=True, slice_mm=1.0)     # slices 1 mm apart, not 5
     runs = tmp_path / "runs"
     for fold in (0, 1):
         _tiny_checkpoint(runs / f"cnn-fold{fold}", "cnn", 1, fold, fold)
@@ -302,6 +303,8 @@ def test_evaluate_study_tests_fold_runs_on_another_dataset(tmp_path):
     text = (tested / "report.md").read_text(encoding="utf-8")
     assert "each test scan's probability is the mean of the 2 fold models' probabilities" in text
     assert "out-of-fold" not in text and "pooled" not in text
+    assert ("Slice spacing: the test scans' is 1 mm, that of the dataset the runs trained on 5 mm; 10 of the 10 test "
+            "scans lie outside it by more than 10% of its ends (e.g. other:c00, 1 mm)") in text
     localisation = pd.read_csv(tested / "localisation.csv")
     assert set(localisation.experiment) == {"e2e2"} and (localisation.scans == 5).all()   # the 5 bleeds, once each
     from ich_study.stats import roc_auc                # each fold's model alone, beside the mean

@@ -156,12 +156,13 @@ def test_a_failed_experiment_stops_the_chain_and_keeps_its_notebook(smoke, tmp_p
     runs, and no report, `reproduce.json` or `finished.json` is written. With --test-data the notebook of a run
     trained on the way is the study's, kept with its other runs' notebooks, not in the external report."""
     from ich_study.reproduce import PAPER_EXPERIMENTS
+    from ich_study.synthetic import synthesize_cohort
     work, _ = smoke
     chosen = tuple(e for e in PAPER_EXPERIMENTS if e.name in ("lstm1", "e2e1"))
     other = tmp_path / "other"
-    if external:                          # a dataset folder: only its manifest is read before the runs
-        other.mkdir()
-        shutil.copy(work / "data" / "smoke-cohort" / "manifest.csv", other)
+    if external:                          # another dataset, checked before the runs
+        synthesize_cohort(other, n_cases=2, matrix=64, slices=(24, 32), positive_fraction=0.5, seed=9, workers=1,
+                          progress=False)
     with pytest.raises(ICHStudyError) as error:
         reproduce("smoke", study="broken", runs_dir=tmp_path / "runs", reports_dir=tmp_path / "reports",
                   data_root=work / "data", experiments=chosen,        # the smoke cohort, reused
@@ -231,6 +232,7 @@ def test_evaluate_the_runs_on_another_dataset(smoke, tmp_path):
     text = (report / "report.md").read_text(encoding="utf-8")
     assert "synthetic data 'cohort7' (external test of models trained on 'smoke-cohort')" in text
     assert f"External test: the test scans are every scan of {other.resolve()}" in text
+    assert "Slice spacing: the test scans' is " in text            # against the smoke cohort's, both manifests give it
     def cached(cache: Path) -> set[str]:          # the folders of the scans whose preprocessed copies a cache holds
         return {Path(json.loads(sidecar.read_text(encoding="utf-8"))["source"]).parent.parent.name
                 for sidecar in cache.glob("*.json")}
@@ -275,7 +277,7 @@ def test_reproduce_tests_the_study_on_another_dataset(smoke, tmp_path, capsys):
     """ich-reproduce --test-data DIR reuses the study's finished runs and writes reports/{study}-on-{DIR's name}:
     its test rows are that dataset's scans, its validation rows the study's own; it says how much room their
     preprocessing caches need, in DIR/cache. A folder without a manifest is refused before anything runs."""
-    from ich_study.core import ConfigError
+    from ich_study.core import ConfigError, LabelError
     from ich_study.datasets import read_manifest
     from ich_study.synthetic import synthesize_cohort
     work, own_report = smoke
@@ -293,6 +295,11 @@ def test_reproduce_tests_the_study_on_another_dataset(smoke, tmp_path, capsys):
                                   own[own.split == "val"].reset_index(drop=True))
     with pytest.raises(ConfigError, match="no manifest.csv there"):
         reproduce("smoke", **places, test_data=tmp_path)
+    broken = tmp_path / "broken"                   # a manifest whose scans are missing: refused before any run
+    broken.mkdir(); shutil.copy(other / "manifest.csv", broken)
+    with pytest.raises(LabelError, match=f"{broken / 'manifest.csv'}: case 'synth-0000' names image"):
+        reproduce("smoke", **places, test_data=broken)
+    assert not (work / "reports" / "smoke-on-broken").exists()
 
 
 def test_predict_at_another_target_sensitivity(smoke, tmp_path):
@@ -568,8 +575,11 @@ def test_predict_reads_the_series_named_in_a_folder_of_several(smoke, tmp_path):
     """A DICOM folder holding two axial series of one head, every slice ("HEAD SOFT") and every other slice ("HEAD
     THICK"), as scanners export thin and thick reconstructions together: the one with the most slices is read unless
     --series names the other, by description or SeriesInstanceUID, and each line says which was read; a --series that
-    matches none is an error line listing the series there."""
+    matches none is an error line listing the series there. The thick series' slices are twice as far apart as any
+    scan the model trained on, which the checkpoint records and its line's warning names; the thin one's are not."""
+    from ich_study.datasets import spacing_warning
     from ich_study.io import read_scan, write_dicom_series
+    from ich_study.train import load_checkpoint
     work, _ = smoke
     model = work / "runs" / "smoke" / "e2e2" / "best.pt"
     manifest = pd.read_csv(work / "data" / "smoke-cohort" / "manifest.csv")
@@ -581,11 +591,18 @@ def test_predict_reads_the_series_named_in_a_folder_of_several(smoke, tmp_path):
     write_dicom_series(scan.volume[::2], folder, spacing_mm=(2 * spacing[0], *spacing[1:]), study_uid="1.2.3",
                        series_uid="1.2.3.2", series_description="HEAD THICK", series_number=3, seed=1)
     n_thick = len(scan.volume[::2])
+    trained_mm = load_checkpoint(model)["geometry"]["slice_spacing_mm"]
+    assert spacing[0] < 1.2 * trained_mm[1] < 2 * spacing[0]
     for arguments, uid, n_slices in (((), "1.2.3.1", scan.n_slices), (("--series", "thick"), "1.2.3.2", n_thick),
                                      (("--series", "1.2.3.2"), "1.2.3.2", n_thick)):
         code, (line,), stderr = _predict("--model", model, "--no-influence", *arguments, folder)
         assert code == 0, stderr
         assert line["series"] == uid and len(line["slice_scores"]) == n_slices, (arguments, line["series"])
+        thick = uid == "1.2.3.2"
+        assert line["slice_spacing_mm"] == pytest.approx(spacing[0] * (2 if thick else 1), abs=1e-3)
+        read_mm = read_scan(folder, series=uid).spacing_mm[0]
+        assert line["warning"] == (spacing_warning(read_mm, trained_mm) if thick else None)
+        assert (line["warning"] is not None) == thick and line["decision"] in ("ICH", "no ICH")
     code, (line,), _ = _predict("--model", model, "--series", "bone", folder)
     assert code == 1 and "no series matches 'bone'" in line["error"] and "'HEAD THICK'" in line["error"]
 

@@ -138,7 +138,6 @@ def spacing_warning(spacing_mm: float, trained_mm: Sequence[float] | None) -> st
     return (f"slice spacing {format_mm(spacing_mm)} mm, outside the {format_mm_range(*trained_mm)} of the scans "
             "the model trained on: it was neither trained nor validated on such scans")
 
-
 # %% ../nbs/03_datasets.ipynb #6b9db95a
 SPLIT_NAMES = ("train", "val", "test")
 

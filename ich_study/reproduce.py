@@ -643,11 +643,11 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     operating_point = checkpoint.get("operating_point") or {}
     threshold = operating_point.get("threshold")
     from ich_study.datasets import spacing_warning
-    spacing_mm = float(scan.spacing_mm[0])
+    spacing_mm = round(float(scan.spacing_mm[0]), 4) if scan.kind == "HU" else None   # images carry no geometry
+    trained_mm = (checkpoint.get("geometry") or {}).get("slice_spacing_mm")
     result = {"path": str(path), "series": scan.series, "head_check": head_check,
-              "slice_spacing_mm": round(spacing_mm, 4), "probability": probability,
-              "decision": _decision(probability, threshold),
-              "warning": spacing_warning(spacing_mm, (checkpoint.get("geometry") or {}).get("slice_spacing_mm")),
+              "slice_spacing_mm": spacing_mm, "probability": probability, "decision": _decision(probability, threshold),
+              "warning": None if spacing_mm is None else spacing_warning(spacing_mm, trained_mm),
               "threshold": threshold, "target_sensitivity": operating_point.get("target_sensitivity"),
               "validation_sensitivity": operating_point.get("validation_sensitivity"),     # at the threshold, on the
               "validation_specificity": operating_point.get("validation_specificity"),     # scans it was chosen on

@@ -472,7 +472,7 @@ def _two_channel_checkpoint(path, learned_from):
     save_checkpoint({"format": CHECKPOINT_FORMAT, "stage": "e2e", "experiment": "test",
                      "architecture": model.architecture, "model_state": model.state_dict(),
                      "preprocess": asdict(PreprocessConfig(windows=((40, 80), (600, 2800)), max_filter="2x2", matrix=32)),
-                     "input": learned_from,
+                     "input": learned_from, "geometry": {"slice_spacing_mm": [1.0, 1.0]},   # not 5 mm
                      "operating_point": {"threshold": 0.5, "target_sensitivity": 0.98,
                                          "chosen_on": "validation"}}, path)
     return path
@@ -490,6 +490,7 @@ def test_predict_ct_ich_folder(smoke, tmp_path):
     n_slices = len(list((patient / "brain").glob("*.jpg")))
     assert len(lines[0]["slice_scores"]) == n_slices          # no max filter across 5 mm slices
     assert lines[0]["decision"] in ("ICH", "no ICH")
+    assert lines[0]["slice_spacing_mm"] is None and lines[0]["warning"] is None      # JPGs carry no geometry
     from_hu = _two_channel_checkpoint(tmp_path / "hu.pt", {"kind": "HU"})
     code, lines, stderr = _predict("--model", from_hu, patient)
     assert code == 1 and "Traceback" not in stderr
@@ -600,8 +601,7 @@ def test_predict_reads_the_series_named_in_a_folder_of_several(smoke, tmp_path):
         assert line["series"] == uid and len(line["slice_scores"]) == n_slices, (arguments, line["series"])
         thick = uid == "1.2.3.2"
         assert line["slice_spacing_mm"] == pytest.approx(spacing[0] * (2 if thick else 1), abs=1e-3)
-        read_mm = read_scan(folder, series=uid).spacing_mm[0]
-        assert line["warning"] == (spacing_warning(read_mm, trained_mm) if thick else None)
+        assert line["warning"] == (spacing_warning(line["slice_spacing_mm"], trained_mm) if thick else None)
         assert (line["warning"] is not None) == thick and line["decision"] in ("ICH", "no ICH")
     code, (line,), _ = _predict("--model", model, "--series", "bone", folder)
     assert code == 1 and "no series matches 'bone'" in line["error"] and "'HEAD THICK'" in line["error"]

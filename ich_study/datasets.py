@@ -17,17 +17,17 @@ import pandas as pd
 from scipy import ndimage
 
 from .core import LabelError, ScanError, SplitError, ConfigError, run_cli, write_csv
-from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices,
+from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices, series_spacing_mm,
                           is_axial, image_stack_files, scan_kind, check_one_kind, check_head_content,
                           scan_fingerprint)
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPACING_TOLERANCE', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES',
            'SCAN_NEGATIVES', 'resolve_image', 'validate_manifest', 'read_manifest', 'read_slice_labels',
-           'slice_spacings', 'spacing_range', 'outside_spacing', 'format_mm', 'format_mm_range', 'spacing_warning',
-           'patient_labels', 'make_splits', 'load_splits', 'check_splits', 'load_or_make_splits', 'assign_split',
-           'write_text_atomic', 'choose_plain_thin_series', 'prepare_dataset', 'prepare_cli', 'cranial_cavity_mask',
-           'cranial_cavity_slices', 'pretraining_slices', 'pretraining_counts']
+           'slice_spacings', 'spacing_range', 'outside_spacing', 'spacing_text', 'format_mm', 'format_mm_range',
+           'spacing_warning', 'patient_labels', 'make_splits', 'load_splits', 'check_splits', 'load_or_make_splits',
+           'assign_split', 'write_text_atomic', 'choose_plain_thin_series', 'prepare_dataset', 'prepare_cli',
+           'cranial_cavity_mask', 'cranial_cavity_slices', 'pretraining_slices', 'pretraining_counts']
 
 # %% ../nbs/03_datasets.ipynb #85f15032
 MANIFEST_COLUMNS = ["case_id", "patient_id", "image", "label", "subtypes", "source"]
@@ -121,6 +121,10 @@ def outside_spacing(spacing_mm: float, trained_mm: Sequence[float], tolerance: f
     of its ends."""
     low, high = trained_mm
     return bool(spacing_mm < low * (1 - tolerance) or spacing_mm > high * (1 + tolerance))
+
+def spacing_text(spacing_mm: Sequence[float]) -> str:
+    """A scan's (z, y, x) voxel size in mm as the manifest's `spacing` column holds it: "5,0.45,0.45"."""
+    return ",".join(f"{float(s):g}" for s in spacing_mm)
 
 def format_mm(value: float) -> str:
     """A length in mm as the warnings print it: at most two decimals, no trailing zeros."""
@@ -354,7 +358,8 @@ def _rsna_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame, l
         flags = {RSNA_SUBTYPES[c]: bool(labels[c].max()) for c in RSNA_SUBTYPES if c in labels.columns}
         rows.append({"case_id": case_id, "patient_id": ordered[0].patient_id or case_id,
                      "image": str(list_path.relative_to(out)), "label": label,
-                     "subtypes": _subtypes_of(flags) if label else "", "source": "rsna", "n_slices": len(ordered)})
+                     "subtypes": _subtypes_of(flags) if label else "", "source": "rsna", "n_slices": len(ordered),
+                     "spacing": spacing_text(series_spacing_mm(ordered))})     # from the headers read anyway
         slice_rows.append(pd.DataFrame({"case_id": case_id, "slice_index": np.arange(len(ordered)),
                                         "label": labels["any"].astype(int).to_numpy(), "sop_uid": sops}))
     return pd.DataFrame(rows), pd.concat(slice_rows, ignore_index=True) if slice_rows else None, bad
@@ -431,7 +436,7 @@ def _cq500_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, None, list[tup
         except ScanError as exc: bad.append((name, str(exc))); continue
         rows.append({"case_id": name, "patient_id": name, "image": _image_of_series(ordered, out, name, "cq500_scans"),
                      "label": label, "subtypes": _subtypes_of(flags) if label else "", "source": "cq500",
-                     "n_slices": len(ordered), "series": uid})
+                     "n_slices": len(ordered), "spacing": spacing_text(series_spacing_mm(ordered)), "series": uid})
     return pd.DataFrame(rows), None, bad
 
 # %% ../nbs/03_datasets.ipynb #b5234c42
@@ -517,7 +522,7 @@ def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike
                 if first[0] != row.case_id:
                     raise ScanError(path, f"the same scan as case {first[0]!r} ({first[1]}), byte for byte: one scan "
                                           "under two case ids could sit in two splits, training a model and testing it")
-                spacings[row.case_id] = (scan.n_slices, ",".join(f"{s:g}" for s in scan.spacing_mm))
+                spacings[row.case_id] = (scan.n_slices, spacing_text(scan.spacing_mm))
                 if cavity: cavities[row.case_id] = cranial_cavity_slices(scan)
             except ScanError as exc: bad.append((row.case_id, str(exc)))
     bad_ids = {case for case, _ in bad}

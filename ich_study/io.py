@@ -20,9 +20,9 @@ from .core import ScanError, atomic_write
 # %% auto #0
 __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOWED_SLICE_MM', 'WINDOWED_PIXEL_MM',
            'GREY_TOLERANCE', 'Scan', 'DicomSlice', 'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial',
-           'order_slices', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe', 'image_stack_files',
-           'scan_kind', 'check_one_kind', 'read_scan', 'scan_fingerprint', 'head_content_ml', 'head_coverage_mm',
-           'check_head_content']
+           'order_slices', 'series_spacing_mm', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe',
+           'image_stack_files', 'scan_kind', 'check_one_kind', 'read_scan', 'scan_fingerprint', 'head_content_ml',
+           'head_coverage_mm', 'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -257,6 +257,13 @@ def order_slices(slices: Sequence[DicomSlice], source: str | os.PathLike = "",
         raise ScanError(source, f"uneven slice positions (steps {steps.min():.2f} to {steps.max():.2f} mm)")
     return ordered
 
+def series_spacing_mm(ordered: Sequence[DicomSlice]) -> tuple[float, float, float]:
+    """The (z, y, x) voxel size in mm of a series ordered by `order_slices`, from its headers alone: the mean step
+    between slice positions along the normal, and the pixel spacing of its rows and columns."""
+    first, last = ordered[0].position, ordered[-1].position
+    step = abs(float(np.dot(last - first, ordered[0].normal))) / (len(ordered) - 1)
+    return step, float(ordered[0].pixel_spacing[0]), float(ordered[0].pixel_spacing[1])
+
 def choose_series(groups: dict[str, list[DicomSlice]], source: str | os.PathLike = "",
                   series: str | None = None) -> str:
     """The SeriesInstanceUID to read: the one named by `series`, else the axial CT series with most slices."""
@@ -418,14 +425,13 @@ def _read_dicom(files: Sequence[str | os.PathLike], source: str, series: str | N
         raise ScanError(source, f"modality {slices[0].modality or 'none'}: not a CT series")
     ordered = order_slices(slices, source)
     volume = np.stack(_slices_hu(ordered)).astype(np.float32)
-    first, last = ordered[0].position, ordered[-1].position
+    step, row_mm, column_mm = series_spacing_mm(ordered)
     normal = ordered[0].normal
-    step = abs(float(np.dot(last - first, normal))) / (len(ordered) - 1)
     direction_z = normal if normal[2] >= 0 else -normal   # we stacked inferior -> superior
     row, column = ordered[0].orientation[:3], ordered[0].orientation[3:]
     image = sitk.GetImageFromArray(volume)
-    image.SetSpacing((ordered[0].pixel_spacing[1], ordered[0].pixel_spacing[0], step))
-    image.SetOrigin(tuple(float(v) for v in first))
+    image.SetSpacing((column_mm, row_mm, step))
+    image.SetOrigin(tuple(float(v) for v in ordered[0].position))
     image.SetDirection(tuple(float(v) for v in np.column_stack([row, column, direction_z]).ravel()))
     return _scan_from_image(image, source, modality="CT", series=uid)
 

@@ -292,6 +292,8 @@ def test_cq500_layout(tmp_path):
     assert manifest.subtypes.tolist() == ["SDH", ""]
     assert all(image.endswith("CT PLAIN THIN") for image in manifest.image)
     assert manifest.n_slices.tolist() == [8, 8]
+    unverified = prepare_dataset("cq500", root, tmp_path / "unverified", check_heads=False)   # headers alone
+    assert unverified.spacing.tolist() == manifest.spacing.tolist() == ["0.625,0.5,0.5"] * 2
 
 
 def test_synthetic_source(tmp_path):

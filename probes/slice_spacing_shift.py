@@ -5,9 +5,10 @@ written as NIfTI with the slice spacing times the factor, and every scan model o
 versions: ROC AUC with its DeLong interval, the paired DeLong test between them, and how many thick scans the
 checkpoint's recorded range flags (`spacing_warning`), and the sensitivity and specificity at the checkpoint's
 operating point (chosen on the chain's validation scans, of the training spacing). Test scans only, as in the chain's report; nothing is chosen
-on them.
+on them. With `--resample-to MM` the thick scans are also resampled along z to MM (linear interpolation) and
+scored: whether bringing a scan back to the training spacing undoes the shift.
 
-    .venv/bin/python probes/slice_spacing_shift.py DATASET_DIR RUNS_DIR WORK_DIR OUT_DIR [--factor 2]
+    .venv/bin/python probes/slice_spacing_shift.py DATASET_DIR RUNS_DIR WORK_DIR OUT_DIR [--factor 2] [--resample-to MM]
     # e.g. data/demo-cohort runs/demo /tmp/thick reports/trials/slice-spacing-shift
 WORK_DIR gets the thick scans and their preprocessing cache (not committed); OUT_DIR results.csv and
 predictions.csv.
@@ -43,10 +44,25 @@ def thick_version(image: str, factor: int, out: Path) -> tuple[Path, float]:
     return path, spacing_z * factor
 
 
+def resampled_version(thick_path: Path, slice_mm: float, out: Path) -> Path:
+    """Write a thick scan resampled along z to `slice_mm` (linear interpolation over the same extent), as a user
+    might bring a scan to the spacing a model trained on."""
+    image = sitk.ReadImage(str(thick_path))
+    (spacing_x, spacing_y, spacing_z), (size_x, size_y, size_z) = image.GetSpacing(), image.GetSize()
+    n_slices = int(np.floor(spacing_z * (size_z - 1) / slice_mm)) + 1
+    resampled = sitk.Resample(image, [size_x, size_y, n_slices], sitk.Transform(), sitk.sitkLinear, image.GetOrigin(),
+                              (spacing_x, spacing_y, slice_mm), image.GetDirection(), -1024.0, sitk.sitkInt16)
+    path = out / thick_path.name
+    sitk.WriteImage(resampled, str(path), True)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for name in ("dataset_dir", "runs_dir", "work_dir", "out_dir"): parser.add_argument(name, type=Path)
     parser.add_argument("--factor", type=int, default=2)
+    parser.add_argument("--resample-to", type=float, default=None, help="also score the thick scans resampled "
+                        "along z to this slice spacing (mm)")
     args = parser.parse_args()
     set_torch_threads()
     manifest, splits = read_dataset(args.dataset_dir)
@@ -57,14 +73,20 @@ def main() -> None:
     thick["image"] = [str(path) for path, _ in written]
     thick["slice_spacing_mm"] = [spacing for _, spacing in written]
     original_mm = [read_scan(image).spacing_mm[0] for image in test.image]
+    versions = [("original", test, args.dataset_dir / "cache"), ("thick", thick, args.work_dir / "cache")]
+    if args.resample_to:
+        folder = args.work_dir / f"resampled-{args.resample_to:g}mm"
+        (folder / "images").mkdir(parents=True, exist_ok=True)
+        resampled = thick.assign(image=[str(resampled_version(Path(path), args.resample_to, folder / "images"))
+                                        for path in thick.image])
+        versions.append(("resampled", resampled, folder / "cache"))
     rows, predictions = [], {"case_id": test.case_id, "label": test.label}
     for model_name in MODELS:
         checkpoint = load_checkpoint(args.runs_dir / model_name / "best.pt")
         model = model_from_checkpoint(checkpoint)
         config = PreprocessConfig.from_dict(checkpoint["preprocess"])
         scored = {version: predict_scans(model, rows_, config, cache, progress=False).probability.to_numpy()
-                  for version, rows_, cache in (("original", test, args.dataset_dir / "cache"),
-                                                ("thick", thick, args.work_dir / "cache"))}
+                  for version, rows_, cache in versions}
         trained_mm = (checkpoint.get("geometry") or {}).get("slice_spacing_mm")
         def flagged(spacings) -> int | str:
             return "" if trained_mm is None else sum(spacing_warning(s, trained_mm) is not None for s in spacings)
@@ -82,12 +104,22 @@ def main() -> None:
             predictions[f"{model_name}_{version}"] = np.round(probabilities, 6)
         row["paired_delong_p"] = delong_paired_test(test.label, scored["original"], scored["thick"])[1]
         row["mean_probability_change"] = float(np.mean(scored["thick"] - scored["original"]))
+        if "resampled" in scored:
+            row["resampled_slice_spacing_mm"] = args.resample_to
+            row["resampled_vs_original_p"] = delong_paired_test(test.label, scored["original"], scored["resampled"])[1]
+            row["resampled_vs_thick_p"] = delong_paired_test(test.label, scored["thick"], scored["resampled"])[1]
+            row["resampled_mean_probability_change"] = float(np.mean(scored["resampled"] - scored["original"]))
         rows.append(row)
         print(f"{model_name}: original {row['original_auc']:.3f} [{row['original_low']:.3f}-{row['original_high']:.3f}], "
               f"thick {row['thick_auc']:.3f} [{row['thick_low']:.3f}-{row['thick_high']:.3f}], p {row['paired_delong_p']:.3g}, "
               f"mean probability change {row['mean_probability_change']:+.3f}, flagged {row['original_flagged']} / {row['thick_flagged']} of {len(test)}; "
               f"at the saved threshold sensitivity / specificity {row['original_sensitivity']:.3f} / "
-              f"{row['original_specificity']:.3f} -> {row['thick_sensitivity']:.3f} / {row['thick_specificity']:.3f}")
+              f"{row['original_specificity']:.3f} -> {row['thick_sensitivity']:.3f} / {row['thick_specificity']:.3f}"
+              + (f"; resampled to {args.resample_to:g} mm {row['resampled_auc']:.3f} [{row['resampled_low']:.3f}-"
+                 f"{row['resampled_high']:.3f}] (against original p {row['resampled_vs_original_p']:.3g}, against thick p "
+                 f"{row['resampled_vs_thick_p']:.3g}), mean probability change {row['resampled_mean_probability_change']:+.3f}, "
+                 f"sensitivity / specificity {row['resampled_sensitivity']:.3f} / {row['resampled_specificity']:.3f}"
+                 if "resampled" in scored else ""))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(pd.DataFrame(rows), args.out_dir / "results.csv")
     write_csv(pd.DataFrame(predictions), args.out_dir / "predictions.csv")

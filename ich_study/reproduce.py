@@ -646,7 +646,8 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     spacing_mm = round(float(scan.spacing_mm[0]), 4) if scan.kind == "HU" else None   # images carry no geometry
     trained_mm = (checkpoint.get("geometry") or {}).get("slice_spacing_mm")
     result = {"path": str(path), "series": scan.series, "head_check": head_check,
-              "slice_spacing_mm": spacing_mm, "probability": probability, "decision": _decision(probability, threshold),
+              "slice_spacing_mm": spacing_mm, "trained_slice_spacing_mm": trained_mm,   # null: the checkpoint does not say
+              "probability": probability, "decision": _decision(probability, threshold),
               "warning": None if spacing_mm is None else spacing_warning(spacing_mm, trained_mm),
               "threshold": threshold, "target_sensitivity": operating_point.get("target_sensitivity"),
               "validation_sensitivity": operating_point.get("validation_sensitivity"),     # at the threshold, on the
@@ -694,11 +695,17 @@ def check_ensemble(checkpoints: Sequence[dict[str, Any]]) -> None:
                                   "the models of one prediction are averaged scan by scan, so they must read scans alike "
                                   "(the fold models of one experiment)")
 
+def _widest(ranges: Sequence[Sequence[float] | None]) -> list[float] | None:
+    """The range spanning every model's [smallest, largest] (None if some model does not record one)."""
+    if any(r is None for r in ranges): return None
+    return [min(r[0] for r in ranges), max(r[1] for r in ranges)]
+
 def mean_prediction(lines: Sequence[dict[str, Any]], models: Sequence[str]) -> dict[str, Any]:
     """One scan's line for the mean of several models (the fold models of a cross-validation, `models` their
     paths), from each model's line (`predict_scan`): the probability, the threshold, the validation sensitivity and
     specificity and both slice readings averaged, and the decision the mean probability against the mean threshold,
-    as the evaluation decides on another dataset (`fold_mean_test`, `08_evaluate`)."""
+    as the evaluation decides on another dataset (`fold_mean_test`, `08_evaluate`); the slice spacing is checked
+    against the range spanning the models' own."""
     def mean(key: str) -> float | None:
         values = [line[key] for line in lines]
         return None if any(value is None for value in values) else float(np.mean(values))
@@ -706,15 +713,17 @@ def mean_prediction(lines: Sequence[dict[str, Any]], models: Sequence[str]) -> d
         values = [line[key] for line in lines]
         if any(value is None for value in values): return None
         return [None if None in column else round(float(np.mean(column)), 4) for column in zip(*values)]
+    from ich_study.datasets import spacing_warning
     probability, threshold = mean("probability"), mean("threshold")
     slice_scores, slice_influence = mean_lists("slice_scores"), mean_lists("slice_influence")
+    spacing_mm, trained_mm = lines[0]["slice_spacing_mm"], _widest([line["trained_slice_spacing_mm"] for line in lines])
     def top(values):
         return None if values is None else _top(np.array([np.nan if v is None else v for v in values], dtype=float))
     result = {"path": lines[0]["path"], "series": lines[0]["series"], "head_check": lines[0]["head_check"],
-              "slice_spacing_mm": lines[0]["slice_spacing_mm"], "models": [str(model) for model in models],
+              "slice_spacing_mm": spacing_mm, "trained_slice_spacing_mm": trained_mm, "models": [str(model) for model in models],
               "probability": None if probability is None else round(probability, 6),
               "decision": _decision(probability, threshold),
-              "warning": next((line["warning"] for line in lines if line["warning"]), None),    # a model's range
+              "warning": None if spacing_mm is None else spacing_warning(spacing_mm, trained_mm),
               "threshold": threshold, "target_sensitivity": lines[0]["target_sensitivity"],
               "validation_sensitivity": mean("validation_sensitivity"), "validation_specificity": mean("validation_specificity"),
               "top_slices": top(slice_scores), "slice_scores": slice_scores,

@@ -334,6 +334,25 @@ def test_predict_at_another_target_sensitivity(smoke, tmp_path):
     assert code == 2 and "--target-sensitivity 1.5: give a share of the bleeds" in stderr
 
 
+def test_the_mean_of_several_models_checks_the_spacing_against_their_widest_range():
+    """Models trained on slightly different scans (fold models) record different ranges of slice spacing: the mean's
+    line gives the range spanning them, and warns only for a scan outside it; a model without a range leaves none."""
+    from ich_study.reproduce import mean_prediction
+    def line(trained_mm, spacing_mm=2.5):
+        return {"path": "scan.nii.gz", "series": None, "head_check": True, "slice_spacing_mm": spacing_mm,
+                "trained_slice_spacing_mm": trained_mm, "probability": 0.4, "threshold": 0.3, "target_sensitivity": 0.98,
+                "validation_sensitivity": 1.0, "validation_specificity": 0.2, "slice_scores": [0.1, 0.2],
+                "slice_influence": [0.0, 0.1], "slices_per_score": 1, "seconds": 0.1}
+    from ich_study.datasets import spacing_warning
+    assert spacing_warning(2.5, [2.0, 2.2]) and spacing_warning(2.5, [2.8, 3.0])      # 2.5 mm: outside each one's range,
+    mean = mean_prediction([line([2.0, 2.2]), line([2.8, 3.0])], ["a", "b"])
+    assert mean["trained_slice_spacing_mm"] == [2.0, 3.0] and mean["warning"] is None    # inside the range spanning both
+    thick = mean_prediction([line([2.0, 2.2], 5.0), line([2.8, 3.0], 5.0)], ["a", "b"])
+    assert thick["warning"].startswith("slice spacing 5 mm, outside the 2-3 mm of the scans")
+    unknown = mean_prediction([line([2.0, 2.2], 5.0), line(None, 5.0)], ["a", "b"])
+    assert unknown["trained_slice_spacing_mm"] is None and unknown["warning"] is None
+
+
 def test_predict_with_several_models_prints_their_mean(smoke):
     """--model given once per model (fold models of a cross-validation; here e2e1 and e2e2 of the smoke chain, which
     read scans alike): one line per scan whose probability, threshold, validation sensitivity and slice readings are
@@ -599,6 +618,7 @@ def test_predict_reads_the_series_named_in_a_folder_of_several(smoke, tmp_path):
         code, (line,), stderr = _predict("--model", model, "--no-influence", *arguments, folder)
         assert code == 0, stderr
         assert line["series"] == uid and len(line["slice_scores"]) == n_slices, (arguments, line["series"])
+        assert line["trained_slice_spacing_mm"] == trained_mm
         thick = uid == "1.2.3.2"
         assert line["slice_spacing_mm"] == pytest.approx(spacing[0] * (2 if thick else 1), abs=1e-3)
         assert line["warning"] == (spacing_warning(line["slice_spacing_mm"], trained_mm) if thick else None)

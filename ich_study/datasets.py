@@ -19,7 +19,7 @@ from scipy import ndimage
 from .core import LabelError, ScanError, SplitError, ConfigError, run_cli, write_csv
 from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices, series_spacing_mm,
                           is_axial, image_stack_files, scan_kind, check_one_kind, check_head_content,
-                          scan_fingerprint)
+                          scan_fingerprint, volume_file_spacing_mm)
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPACING_TOLERANCE', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES',
@@ -307,6 +307,7 @@ def _ctich_manifest(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[
         if layout == "nifti":
             mask = root / "masks" / image.name
             row["mask"] = str(mask.resolve()) if mask.exists() else ""
+            if (spacing := volume_file_spacing_mm(image)): row["spacing"] = spacing_text(spacing)
         rows.append(row)
         slice_rows.append(pd.DataFrame({"case_id": case_id, "slice_index": group.SliceNumber.to_numpy() - 1,
                                         "label": (group.No_Hemorrhage.to_numpy() == 0).astype(int)}))
@@ -464,6 +465,8 @@ def _folder_manifest(root: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, lis
                              "image": [str(i.resolve()) for i in images], "label": labels["label"].to_numpy(),
                              "subtypes": labels["subtypes"].to_numpy() if "subtypes" in labels.columns else "",
                              "source": "folder"})
+    spacings = [volume_file_spacing_mm(image) for image in images]      # from the headers of volume files alone
+    if any(spacings): manifest["spacing"] = [spacing_text(s) if s else "" for s in spacings]
     slice_path = root / "slice_labels.csv"
     return manifest, pd.read_csv(slice_path, dtype={"case_id": str}) if slice_path.exists() else None, []
 

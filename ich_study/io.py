@@ -19,10 +19,10 @@ from .core import ScanError, atomic_write
 
 # %% auto #0
 __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOWED_SLICE_MM', 'WINDOWED_PIXEL_MM',
-           'GREY_TOLERANCE', 'Scan', 'DicomSlice', 'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial',
-           'order_slices', 'series_spacing_mm', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe',
-           'image_stack_files', 'scan_kind', 'check_one_kind', 'read_scan', 'scan_fingerprint', 'head_content_ml',
-           'head_coverage_mm', 'check_head_content']
+           'GREY_TOLERANCE', 'Scan', 'volume_file_spacing_mm', 'DicomSlice', 'read_dicom_header', 'read_dicom_frames',
+           'group_series', 'is_axial', 'order_slices', 'series_spacing_mm', 'choose_series', 'write_dicom_series',
+           'write_dicom_multiframe', 'image_stack_files', 'scan_kind', 'check_one_kind', 'read_scan',
+           'scan_fingerprint', 'head_content_ml', 'head_coverage_mm', 'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -119,6 +119,25 @@ def _read_volume_file(path: Path) -> Scan:
     if min(image.GetSize()) < 2:
         raise ScanError(path, f"has size {image.GetSize()}: a 2D image where a volume is needed")
     return _scan_from_image(image, str(path))
+
+# %% ../nbs/02_io.ipynb #95687290
+def volume_file_spacing_mm(path: str | os.PathLike) -> tuple[float, float, float] | None:
+    """The (z, y, x) voxel size in mm that `read_scan` gives a NIfTI / MetaImage / NRRD file, from its header alone:
+    the spacing of the image axis nearest the patient's superior, posterior and left directions. None for another
+    kind of path or a header that is not of a 3D volume (reading the scan says what is wrong)."""
+    path = Path(path)
+    if not path.is_file() or _suffix(path) not in VOLUME_SUFFIXES: return None
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try: reader.ReadImageInformation()
+    except RuntimeError: return None
+    dimension = reader.GetDimension()
+    if dimension not in (3, 4) or (dimension == 4 and reader.GetSize()[3] != 1): return None
+    direction = np.array(reader.GetDirection()).reshape(dimension, dimension)[:3, :3]
+    axes = [int(np.argmax(np.abs(direction[physical]))) for physical in (2, 1, 0)]   # nearest S, P, L
+    if len(set(axes)) < 3: return None
+    return tuple(float(reader.GetSpacing()[axis]) for axis in axes)
+
 
 # %% ../nbs/02_io.ipynb #b225dba5
 @dataclass

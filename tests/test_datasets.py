@@ -89,10 +89,12 @@ def test_split_file_written_once_user_file_wins_and_errors(tmp_path):
 # ---------------------------------------------------------------------- label validation
 def test_label_errors(tmp_path):
     sitk.WriteImage(sitk.GetImageFromArray(head()), str(tmp_path / "a.nii.gz"))
-    sitk.WriteImage(sitk.GetImageFromArray(head()), str(tmp_path / "b.nii.gz"))
+    sitk.WriteImage(sitk.GetImageFromArray(head() + 1), str(tmp_path / "b.nii.gz"))      # another scan
     pd.DataFrame({"image": ["a.nii.gz", "b.nii.gz"], "label": [1, 0]}).to_csv(tmp_path / "labels.csv", index=False)
     manifest = prepare_dataset("folder", tmp_path, tmp_path / "out")
     assert manifest.label.tolist() == [1, 0] and Path(manifest.image[0]).is_absolute()
+    verified = prepare_dataset("folder", tmp_path, tmp_path / "verified", verify_scans=True, check_heads=False)
+    assert manifest.spacing.tolist() == verified.spacing.tolist() == ["1,1,1"] * 2    # from the NIfTI headers alone
     pd.DataFrame({"image": ["a.nii.gz", "c.nii.gz"], "label": [1, 0]}).to_csv(tmp_path / "labels.csv", index=False)
     with pytest.raises(LabelError, match="c.nii.gz"):
         prepare_dataset("folder", tmp_path, tmp_path / "out2")
@@ -223,6 +225,8 @@ def test_ct_ich_nifti_layout(tmp_path):
     manifest = prepare_dataset("ct-ich", tmp_path, tmp_path / "out", cavity=True, check_heads=False)
     assert manifest.set_index("case_id").label.to_dict() == {"ctich-049": 1, "ctich-050": 0}
     assert manifest.subtypes.tolist() == ["IPH", ""] and manifest["mask"].str.endswith("049.nii").iloc[0]
+    plain = prepare_dataset("ct-ich", tmp_path, tmp_path / "plain", check_heads=False)   # no scan read: the headers'
+    assert plain.spacing.tolist() == manifest.spacing.tolist() == ["1,1,1"] * 2
     slices = read_slice_labels(tmp_path / "out")
     assert slices.query("label == 1").slice_index.tolist() == [2]
     assert slices.groupby("slice_index").cranial_cavity.min().tolist() == [0, 1, 1, 1]

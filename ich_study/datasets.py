@@ -135,10 +135,11 @@ def format_mm_range(low: float, high: float) -> str:
     low_text, high_text = format_mm(low), format_mm(high)
     return f"{low_text} mm" if low_text == high_text else f"{low_text}-{high_text} mm"
 
-def spacing_warning(spacing_mm: float, trained_mm: Sequence[float] | None) -> str | None:
+def spacing_warning(spacing_mm: float | None, trained_mm: Sequence[float] | None) -> str | None:
     """The warning for a scan of slice spacing `spacing_mm` given to a model trained on `trained_mm` (None when
-    the model's range is not known or the scan lies within it)."""
-    if trained_mm is None or not np.isfinite(spacing_mm) or not outside_spacing(spacing_mm, trained_mm): return None
+    either is not known or the scan lies within the range)."""
+    if spacing_mm is None or trained_mm is None or not np.isfinite(spacing_mm): return None
+    if not outside_spacing(spacing_mm, trained_mm): return None
     return (f"slice spacing {format_mm(spacing_mm)} mm, outside the {format_mm_range(*trained_mm)} of the scans "
             "the model trained on: it was neither trained nor validated on such scans")
 

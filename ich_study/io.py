@@ -138,7 +138,6 @@ def volume_file_spacing_mm(path: str | os.PathLike) -> tuple[float, float, float
     if len(set(axes)) < 3: return None
     return tuple(float(reader.GetSpacing()[axis]) for axis in axes)
 
-
 # %% ../nbs/02_io.ipynb #b225dba5
 @dataclass
 class DicomSlice:

@@ -648,7 +648,7 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     result = {"path": str(path), "series": scan.series, "head_check": head_check,
               "slice_spacing_mm": spacing_mm, "trained_slice_spacing_mm": trained_mm,   # null: the checkpoint does not say
               "probability": probability, "decision": _decision(probability, threshold),
-              "warning": None if spacing_mm is None else spacing_warning(spacing_mm, trained_mm),
+              "warning": spacing_warning(spacing_mm, trained_mm),
               "threshold": threshold, "target_sensitivity": operating_point.get("target_sensitivity"),
               "validation_sensitivity": operating_point.get("validation_sensitivity"),     # at the threshold, on the
               "validation_specificity": operating_point.get("validation_specificity"),     # scans it was chosen on
@@ -723,7 +723,7 @@ def mean_prediction(lines: Sequence[dict[str, Any]], models: Sequence[str]) -> d
               "slice_spacing_mm": spacing_mm, "trained_slice_spacing_mm": trained_mm, "models": [str(model) for model in models],
               "probability": None if probability is None else round(probability, 6),
               "decision": _decision(probability, threshold),
-              "warning": None if spacing_mm is None else spacing_warning(spacing_mm, trained_mm),
+              "warning": spacing_warning(spacing_mm, trained_mm),
               "threshold": threshold, "target_sensitivity": lines[0]["target_sensitivity"],
               "validation_sensitivity": mean("validation_sensitivity"), "validation_specificity": mean("validation_specificity"),
               "top_slices": top(slice_scores), "slice_scores": slice_scores,

@@ -769,7 +769,8 @@ def external_spacing_note(manifest: pd.DataFrame, external: pd.DataFrame) -> str
     span = (f"Slice spacing: the test scans' is {format_mm_range(tested.min(), tested.max())}, that of the "
             f"dataset the runs trained on {format_mm_range(*trained)}")
     if outside.empty: return f"{span}; every test scan lies within it (or within {SPACING_TOLERANCE:.0%} of its ends)."
-    return (f"{span}; {len(outside)} of the {len(tested)} test scans lie outside it by more than {SPACING_TOLERANCE:.0%} of "
+    return (f"{span}; {len(outside)} of the {len(tested)} test scans {'lies' if len(outside) == 1 else 'lie'} outside it "
+            f"by more than {SPACING_TOLERANCE:.0%} of "
             f"its ends (e.g. {outside.index[0]}, {format_mm(outside.iloc[0])} mm): scans of a kind the models were neither "
             "trained nor validated on.")
 

@@ -764,15 +764,16 @@ def external_spacing_note(manifest: pd.DataFrame, external: pd.DataFrame) -> str
     trained, tested = spacing_range(manifest), slice_spacings(external)
     if trained is None or tested is None:
         return (f"Slice spacing: not compared; the manifest of the {'training' if trained is None else 'tested'} dataset "
-                "does not give every scan's (`spacing`, which ich-prepare --verify records).")
+                "does not give every scan's (`spacing`: ich-prepare records it from volume files' headers, from the "
+                "rsna and cq500 sources, and from every scan with --verify).")
     outside = tested[[outside_spacing(spacing, trained) for spacing in tested]]
     span = (f"Slice spacing: the test scans' is {format_mm_range(tested.min(), tested.max())}, that of the "
             f"dataset the runs trained on {format_mm_range(*trained)}")
     if outside.empty: return f"{span}; every test scan lies within it (or within {SPACING_TOLERANCE:.0%} of its ends)."
-    return (f"{span}; {len(outside)} of the {len(tested)} test scans {'lies' if len(outside) == 1 else 'lie'} outside it "
-            f"by more than {SPACING_TOLERANCE:.0%} of "
-            f"its ends (e.g. {outside.index[0]}, {format_mm(outside.iloc[0])} mm): scans of a kind the models were neither "
-            "trained nor validated on.")
+    verb = "lies" if len(outside) == 1 else "lie"
+    return (f"{span}; {len(outside)} of the {len(tested)} test scans {verb} outside it by more than {SPACING_TOLERANCE:.0%} "
+            f"of its ends (e.g. {outside.index[0]}, {format_mm(outside.iloc[0])} mm): scans of a kind the models were "
+            "neither trained nor validated on.")
 
 def with_external_test(rows: pd.DataFrame, external: pd.DataFrame) -> pd.DataFrame:
     """A run's split manifest (`rows`, with `split`) with its test scans replaced by every scan of `external`."""

@@ -645,8 +645,11 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     from ich_study.datasets import spacing_warning
     spacing_mm = round(float(scan.spacing_mm[0]), 4) if scan.kind == "HU" else None   # images carry no geometry
     trained_mm = (checkpoint.get("geometry") or {}).get("slice_spacing_mm")
+    rows, columns = np.asarray(scan.volume).shape[-2:]          # the square every slice is padded to, in mm
+    field_of_view_mm = round(max(rows * scan.spacing_mm[1], columns * scan.spacing_mm[2]), 1) if scan.kind == "HU" else None
     result = {"path": str(path), "series": scan.series, "head_check": head_check,
               "slice_spacing_mm": spacing_mm, "trained_slice_spacing_mm": trained_mm,   # null: the checkpoint does not say
+              "field_of_view_mm": field_of_view_mm,
               "probability": probability, "decision": _decision(probability, threshold),
               "warning": spacing_warning(spacing_mm, trained_mm),
               "threshold": threshold, "target_sensitivity": operating_point.get("target_sensitivity"),
@@ -720,7 +723,8 @@ def mean_prediction(lines: Sequence[dict[str, Any]], models: Sequence[str]) -> d
     def top(values):
         return None if values is None else _top(np.array([np.nan if v is None else v for v in values], dtype=float))
     result = {"path": lines[0]["path"], "series": lines[0]["series"], "head_check": lines[0]["head_check"],
-              "slice_spacing_mm": spacing_mm, "trained_slice_spacing_mm": trained_mm, "models": [str(model) for model in models],
+              "slice_spacing_mm": spacing_mm, "trained_slice_spacing_mm": trained_mm,
+              "field_of_view_mm": lines[0]["field_of_view_mm"], "models": [str(model) for model in models],
               "probability": None if probability is None else round(probability, 6),
               "decision": _decision(probability, threshold),
               "warning": spacing_warning(spacing_mm, trained_mm),

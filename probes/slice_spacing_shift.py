@@ -57,6 +57,32 @@ def resampled_version(thick_path: Path, slice_mm: float, out: Path) -> Path:
     return path
 
 
+def score_versions(run_dir: Path, test: pd.DataFrame, versions) -> tuple[dict, dict, dict]:
+    """Each version of the test scans ((name, manifest rows, cache folder)) scored by a run's best.pt: (a row of
+    ROC AUC with its DeLong interval and the sensitivity and specificity at the checkpoint's operating point, per
+    version; the probabilities by version; the checkpoint)."""
+    checkpoint = load_checkpoint(run_dir / "best.pt")
+    model = model_from_checkpoint(checkpoint)
+    config = PreprocessConfig.from_dict(checkpoint["preprocess"])
+    scored = {version: predict_scans(model, rows, config, cache, progress=False).probability.to_numpy()
+              for version, rows, cache in versions}
+    threshold = checkpoint["operating_point"]["threshold"]          # chosen on the chain's validation scans
+    row = {}
+    for version, probabilities in scored.items():
+        low, auc, high = auc_confidence_interval(test.label, probabilities)
+        detected = probabilities >= threshold
+        row.update({f"{version}_auc": auc, f"{version}_low": low, f"{version}_high": high,
+                    f"{version}_sensitivity": float(detected[test.label == 1].mean()),
+                    f"{version}_specificity": float(1 - detected[test.label == 0].mean())})
+    return row, scored, checkpoint
+
+
+def test_scans(dataset_dir: Path) -> pd.DataFrame:
+    """The test split of a dataset folder."""
+    manifest, splits = read_dataset(dataset_dir)
+    return assign_split(manifest, splits).query("split == 'test'").reset_index(drop=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for name in ("dataset_dir", "runs_dir", "work_dir", "out_dir"): parser.add_argument(name, type=Path)
@@ -65,8 +91,7 @@ def main() -> None:
                         "along z to this slice spacing (mm)")
     args = parser.parse_args()
     set_torch_threads()
-    manifest, splits = read_dataset(args.dataset_dir)
-    test = assign_split(manifest, splits).query("split == 'test'").reset_index(drop=True)
+    test = test_scans(args.dataset_dir)
     (args.work_dir / "images").mkdir(parents=True, exist_ok=True)
     thick = test.copy()
     written = [thick_version(image, args.factor, args.work_dir / "images") for image in test.image]
@@ -82,26 +107,15 @@ def main() -> None:
         versions.append(("resampled", resampled, folder / "cache"))
     rows, predictions = [], {"case_id": test.case_id, "label": test.label}
     for model_name in MODELS:
-        checkpoint = load_checkpoint(args.runs_dir / model_name / "best.pt")
-        model = model_from_checkpoint(checkpoint)
-        config = PreprocessConfig.from_dict(checkpoint["preprocess"])
-        scored = {version: predict_scans(model, rows_, config, cache, progress=False).probability.to_numpy()
-                  for version, rows_, cache in versions}
+        scores, scored, checkpoint = score_versions(args.runs_dir / model_name, test, versions)
         trained_mm = (checkpoint.get("geometry") or {}).get("slice_spacing_mm")
         def flagged(spacings) -> int | str:
             return "" if trained_mm is None else sum(spacing_warning(s, trained_mm) is not None for s in spacings)
         row = {"model": model_name, "n": len(test), "positives": int(test.label.sum()), "factor": args.factor,
                "trained_slice_spacing_mm": "" if trained_mm is None else f"{trained_mm[0]:g}-{trained_mm[1]:g}",
                "thick_slice_spacing_mm": f"{thick.slice_spacing_mm.min():.2f}-{thick.slice_spacing_mm.max():.2f}",
-               "original_flagged": flagged(original_mm), "thick_flagged": flagged(thick.slice_spacing_mm)}
-        threshold = checkpoint["operating_point"]["threshold"]          # chosen on the chain's validation scans
-        for version, probabilities in scored.items():
-            low, auc, high = auc_confidence_interval(test.label, probabilities)
-            detected = probabilities >= threshold
-            row.update({f"{version}_auc": auc, f"{version}_low": low, f"{version}_high": high,
-                        f"{version}_sensitivity": float(detected[test.label == 1].mean()),
-                        f"{version}_specificity": float(1 - detected[test.label == 0].mean())})
-            predictions[f"{model_name}_{version}"] = np.round(probabilities, 6)
+               "original_flagged": flagged(original_mm), "thick_flagged": flagged(thick.slice_spacing_mm), **scores}
+        predictions.update({f"{model_name}_{version}": np.round(values, 6) for version, values in scored.items()})
         row["paired_delong_p"] = delong_paired_test(test.label, scored["original"], scored["thick"])[1]
         row["mean_probability_change"] = float(np.mean(scored["thick"] - scored["original"]))
         if "resampled" in scored:

@@ -266,8 +266,11 @@ def test_predict_nifti_and_a_bad_scan(smoke, tmp_path):
     assert 0.0 <= good["probability"] <= 1.0 and good["decision"] in ("ICH", "no ICH")
     assert good["seconds"] > 0 and "broken.nii.gz" in bad["error"]
     # two readings for each of the scan's slices; the smoke models merge slice pairs (2x2x2), which share a value
-    n_slices = sitk.ReadImage(str(scan)).GetDepth()
+    image = sitk.ReadImage(str(scan))
+    n_slices = image.GetDepth()
     assert good["slices_per_score"] == 2 and "note" not in good
+    assert good["field_of_view_mm"] == pytest.approx(max(image.GetWidth() * image.GetSpacing()[0],
+                                                         image.GetHeight() * image.GetSpacing()[1]), abs=0.05)
     for values, top in ((good["slice_scores"], good["top_slices"]), (good["slice_influence"], good["top_influence_slices"])):
         assert len(values) == n_slices and values[0::2][:n_slices // 2] == values[1::2][:n_slices // 2]
         assert values[top[0]] == max(values) and len(top) == 5
@@ -339,7 +342,7 @@ def test_the_mean_of_several_models_checks_the_spacing_against_their_widest_rang
     line gives the range spanning them, and warns only for a scan outside it; a model without a range leaves none."""
     from ich_study.reproduce import mean_prediction
     def line(trained_mm, spacing_mm=2.5):
-        return {"path": "scan.nii.gz", "series": None, "head_check": True, "slice_spacing_mm": spacing_mm,
+        return {"path": "scan.nii.gz", "series": None, "head_check": True, "slice_spacing_mm": spacing_mm, "field_of_view_mm": 230.0,
                 "trained_slice_spacing_mm": trained_mm, "probability": 0.4, "threshold": 0.3, "target_sensitivity": 0.98,
                 "validation_sensitivity": 1.0, "validation_specificity": 0.2, "slice_scores": [0.1, 0.2],
                 "slice_influence": [0.0, 0.1], "slices_per_score": 1, "seconds": 0.1}
@@ -510,6 +513,7 @@ def test_predict_ct_ich_folder(smoke, tmp_path):
     assert len(lines[0]["slice_scores"]) == n_slices          # no max filter across 5 mm slices
     assert lines[0]["decision"] in ("ICH", "no ICH")
     assert lines[0]["slice_spacing_mm"] is None and lines[0]["warning"] is None      # JPGs carry no geometry
+    assert lines[0]["field_of_view_mm"] is None
     from_hu = _two_channel_checkpoint(tmp_path / "hu.pt", {"kind": "HU"})
     code, lines, stderr = _predict("--model", from_hu, patient)
     assert code == 1 and "Traceback" not in stderr

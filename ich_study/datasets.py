@@ -19,15 +19,16 @@ from scipy import ndimage
 from .core import LabelError, ScanError, SplitError, ConfigError, run_cli, write_csv
 from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices, series_spacing_mm,
                           is_axial, image_stack_files, scan_kind, check_one_kind, check_head_content,
-                          scan_fingerprint, volume_file_spacing_mm)
+                          scan_fingerprint, volume_file_spacing_mm, volume_file_field_of_view_mm)
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPACING_TOLERANCE', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES',
            'SCAN_NEGATIVES', 'resolve_image', 'validate_manifest', 'read_manifest', 'read_slice_labels',
            'slice_spacings', 'spacing_range', 'outside_spacing', 'spacing_text', 'format_mm', 'format_mm_range',
-           'spacing_warning', 'patient_labels', 'make_splits', 'load_splits', 'check_splits', 'load_or_make_splits',
-           'assign_split', 'write_text_atomic', 'choose_plain_thin_series', 'prepare_dataset', 'prepare_cli',
-           'cranial_cavity_mask', 'cranial_cavity_slices', 'pretraining_slices', 'pretraining_counts']
+           'geometry_warning', 'spacing_warning', 'field_of_view_range', 'patient_labels', 'make_splits', 'load_splits',
+           'check_splits', 'load_or_make_splits', 'assign_split', 'write_text_atomic', 'choose_plain_thin_series',
+           'prepare_dataset', 'prepare_cli', 'cranial_cavity_mask', 'cranial_cavity_slices', 'pretraining_slices',
+           'pretraining_counts']
 
 # %% ../nbs/03_datasets.ipynb #85f15032
 MANIFEST_COLUMNS = ["case_id", "patient_id", "image", "label", "subtypes", "source"]
@@ -135,13 +136,24 @@ def format_mm_range(low: float, high: float) -> str:
     low_text, high_text = format_mm(low), format_mm(high)
     return f"{low_text} mm" if low_text == high_text else f"{low_text}-{high_text} mm"
 
-def spacing_warning(spacing_mm: float | None, trained_mm: Sequence[float] | None) -> str | None:
-    """The warning for a scan of slice spacing `spacing_mm` given to a model trained on `trained_mm` (None when
-    either is not known or the scan lies within the range)."""
-    if spacing_mm is None or trained_mm is None or not np.isfinite(spacing_mm): return None
-    if not outside_spacing(spacing_mm, trained_mm): return None
-    return (f"slice spacing {format_mm(spacing_mm)} mm, outside the {format_mm_range(*trained_mm)} of the scans "
+def geometry_warning(what: str, value_mm: float | None, trained_mm: Sequence[float] | None) -> str | None:
+    """The warning for a scan whose `what` ('slice spacing', 'field of view') is `value_mm`, given to a model trained
+    on scans of `trained_mm` (None when either is not known or the scan lies within the range, `outside_spacing`)."""
+    if value_mm is None or trained_mm is None or not np.isfinite(value_mm): return None
+    if not outside_spacing(value_mm, trained_mm): return None
+    return (f"{what} {format_mm(value_mm)} mm, outside the {format_mm_range(*trained_mm)} of the scans "
             "the model trained on: it was neither trained nor validated on such scans")
+
+def spacing_warning(spacing_mm: float | None, trained_mm: Sequence[float] | None) -> str | None:
+    """`geometry_warning` for a scan's slice spacing."""
+    return geometry_warning("slice spacing", spacing_mm, trained_mm)
+
+def field_of_view_range(manifest: pd.DataFrame) -> list[float] | None:
+    """[smallest, largest] field of view (mm, `field_of_view_mm`, `02_io`) of a manifest's scans, read from the
+    headers of volume files (NIfTI, MetaImage, NRRD); None unless every scan is one."""
+    fields = [volume_file_field_of_view_mm(image) for image in manifest["image"]]
+    if manifest.empty or any(field is None for field in fields): return None
+    return [round(min(fields), 1), round(max(fields), 1)]
 
 # %% ../nbs/03_datasets.ipynb #6b9db95a
 SPLIT_NAMES = ("train", "val", "test")

@@ -19,10 +19,11 @@ from .core import ScanError, atomic_write
 
 # %% auto #0
 __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOWED_SLICE_MM', 'WINDOWED_PIXEL_MM',
-           'GREY_TOLERANCE', 'Scan', 'volume_file_spacing_mm', 'DicomSlice', 'read_dicom_header', 'read_dicom_frames',
-           'group_series', 'is_axial', 'order_slices', 'series_spacing_mm', 'choose_series', 'write_dicom_series',
-           'write_dicom_multiframe', 'image_stack_files', 'scan_kind', 'check_one_kind', 'read_scan',
-           'scan_fingerprint', 'head_content_ml', 'head_coverage_mm', 'check_head_content']
+           'GREY_TOLERANCE', 'Scan', 'volume_file_spacing_mm', 'field_of_view_mm', 'volume_file_field_of_view_mm',
+           'DicomSlice', 'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial', 'order_slices',
+           'series_spacing_mm', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe', 'image_stack_files',
+           'scan_kind', 'check_one_kind', 'read_scan', 'scan_fingerprint', 'head_content_ml', 'head_coverage_mm',
+           'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -121,10 +122,10 @@ def _read_volume_file(path: Path) -> Scan:
     return _scan_from_image(image, str(path))
 
 # %% ../nbs/02_io.ipynb #95687290
-def volume_file_spacing_mm(path: str | os.PathLike) -> tuple[float, float, float] | None:
-    """The (z, y, x) voxel size in mm that `read_scan` gives a NIfTI / MetaImage / NRRD file, from its header alone:
-    the spacing of the image axis nearest the patient's superior, posterior and left directions. None for another
-    kind of path or a header that is not of a 3D volume (reading the scan says what is wrong)."""
+def _volume_file_header(path: str | os.PathLike) -> tuple[tuple[float, ...], tuple[int, ...]] | None:
+    """((z, y, x) voxel size in mm, (z, y, x) size in voxels) of a NIfTI / MetaImage / NRRD file as `read_scan`
+    orients it, from its header alone: the image axis nearest the patient's superior, posterior and left directions
+    for each. None for another kind of path or a header that is not of a 3D volume."""
     path = Path(path)
     if not path.is_file() or _suffix(path) not in VOLUME_SUFFIXES: return None
     reader = sitk.ImageFileReader()
@@ -136,7 +137,23 @@ def volume_file_spacing_mm(path: str | os.PathLike) -> tuple[float, float, float
     direction = np.array(reader.GetDirection()).reshape(dimension, dimension)[:3, :3]
     axes = [int(np.argmax(np.abs(direction[physical]))) for physical in (2, 1, 0)]   # nearest S, P, L
     if len(set(axes)) < 3: return None
-    return tuple(float(reader.GetSpacing()[axis]) for axis in axes)
+    return tuple(float(reader.GetSpacing()[a]) for a in axes), tuple(int(reader.GetSize()[a]) for a in axes)
+
+def volume_file_spacing_mm(path: str | os.PathLike) -> tuple[float, float, float] | None:
+    """The (z, y, x) voxel size in mm that `read_scan` gives a NIfTI / MetaImage / NRRD file, from its header alone
+    (None for another kind of path or a header that is not of a 3D volume: reading the scan says what is wrong)."""
+    header = _volume_file_header(path)
+    return None if header is None else header[0]
+
+def field_of_view_mm(rows: int, columns: int, spacing_mm: Sequence[float]) -> float:
+    """The side in mm of the square the preprocessing pads a slice of `rows` x `columns` voxels of (z, y, x) size
+    `spacing_mm` to, before resizing it to a model's matrix: how wide the head's surroundings are."""
+    return float(max(rows * spacing_mm[1], columns * spacing_mm[2]))
+
+def volume_file_field_of_view_mm(path: str | os.PathLike) -> float | None:
+    """`field_of_view_mm` of a NIfTI / MetaImage / NRRD file from its header alone (None as `volume_file_spacing_mm`)."""
+    header = _volume_file_header(path)
+    return None if header is None else field_of_view_mm(header[1][1], header[1][2], header[0])
 
 # %% ../nbs/02_io.ipynb #b225dba5
 @dataclass

@@ -642,16 +642,17 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
         timings["influence_s"] = time.perf_counter() - start
     operating_point = checkpoint.get("operating_point") or {}
     threshold = operating_point.get("threshold")
-    from ich_study.datasets import spacing_warning
-    spacing_mm = round(float(scan.spacing_mm[0]), 4) if scan.kind == "HU" else None   # images carry no geometry
-    trained_mm = (checkpoint.get("geometry") or {}).get("slice_spacing_mm")
-    rows, columns = np.asarray(scan.volume).shape[-2:]          # the square every slice is padded to, in mm
-    field_of_view_mm = round(max(rows * scan.spacing_mm[1], columns * scan.spacing_mm[2]), 1) if scan.kind == "HU" else None
+    from ich_study.io import field_of_view_mm
+    geometry = checkpoint.get("geometry") or {}                 # a range is null where the checkpoint does not say
+    hu = scan.kind == "HU"                                      # pre-windowed images carry no geometry
+    spacing_mm = round(float(scan.spacing_mm[0]), 4) if hu else None
+    field_mm = round(field_of_view_mm(*np.asarray(scan.volume).shape[-2:], scan.spacing_mm), 1) if hu else None
     result = {"path": str(path), "series": scan.series, "head_check": head_check,
-              "slice_spacing_mm": spacing_mm, "trained_slice_spacing_mm": trained_mm,   # null: the checkpoint does not say
-              "field_of_view_mm": field_of_view_mm,
+              "slice_spacing_mm": spacing_mm, "trained_slice_spacing_mm": geometry.get("slice_spacing_mm"),
+              "field_of_view_mm": field_mm, "trained_field_of_view_mm": geometry.get("field_of_view_mm"),
               "probability": probability, "decision": _decision(probability, threshold),
-              "warning": spacing_warning(spacing_mm, trained_mm),
+              "warning": _geometry_warnings(spacing_mm, geometry.get("slice_spacing_mm"),
+                                            field_mm, geometry.get("field_of_view_mm")),
               "threshold": threshold, "target_sensitivity": operating_point.get("target_sensitivity"),
               "validation_sensitivity": operating_point.get("validation_sensitivity"),     # at the threshold, on the
               "validation_specificity": operating_point.get("validation_specificity"),     # scans it was chosen on
@@ -698,6 +699,15 @@ def check_ensemble(checkpoints: Sequence[dict[str, Any]]) -> None:
                                   "the models of one prediction are averaged scan by scan, so they must read scans alike "
                                   "(the fold models of one experiment)")
 
+def _geometry_warnings(spacing_mm: float | None, trained_spacing_mm: Sequence[float] | None,
+                       field_mm: float | None, trained_field_mm: Sequence[float] | None) -> str | None:
+    """A line's warning: the scan's slice spacing and field of view against the training scans' (None if neither
+    lies outside or is known)."""
+    from ich_study.datasets import geometry_warning
+    warnings = [geometry_warning("slice spacing", spacing_mm, trained_spacing_mm),
+                geometry_warning("field of view", field_mm, trained_field_mm)]
+    return "; ".join(w for w in warnings if w) or None
+
 def _widest(ranges: Sequence[Sequence[float] | None]) -> list[float] | None:
     """The range spanning every model's [smallest, largest] (None if some model does not record one)."""
     if any(r is None for r in ranges): return None
@@ -716,18 +726,19 @@ def mean_prediction(lines: Sequence[dict[str, Any]], models: Sequence[str]) -> d
         values = [line[key] for line in lines]
         if any(value is None for value in values): return None
         return [None if None in column else round(float(np.mean(column)), 4) for column in zip(*values)]
-    from ich_study.datasets import spacing_warning
     probability, threshold = mean("probability"), mean("threshold")
     slice_scores, slice_influence = mean_lists("slice_scores"), mean_lists("slice_influence")
     spacing_mm, trained_mm = lines[0]["slice_spacing_mm"], _widest([line["trained_slice_spacing_mm"] for line in lines])
+    field_mm, trained_field_mm = lines[0]["field_of_view_mm"], _widest([line["trained_field_of_view_mm"] for line in lines])
     def top(values):
         return None if values is None else _top(np.array([np.nan if v is None else v for v in values], dtype=float))
     result = {"path": lines[0]["path"], "series": lines[0]["series"], "head_check": lines[0]["head_check"],
               "slice_spacing_mm": spacing_mm, "trained_slice_spacing_mm": trained_mm,
-              "field_of_view_mm": lines[0]["field_of_view_mm"], "models": [str(model) for model in models],
+              "field_of_view_mm": field_mm, "trained_field_of_view_mm": trained_field_mm,
+              "models": [str(model) for model in models],
               "probability": None if probability is None else round(probability, 6),
               "decision": _decision(probability, threshold),
-              "warning": spacing_warning(spacing_mm, trained_mm),
+              "warning": _geometry_warnings(spacing_mm, trained_mm, field_mm, trained_field_mm),
               "threshold": threshold, "target_sensitivity": lines[0]["target_sensitivity"],
               "validation_sensitivity": mean("validation_sensitivity"), "validation_specificity": mean("validation_specificity"),
               "top_slices": top(slice_scores), "slice_scores": slice_scores,

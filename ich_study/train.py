@@ -485,11 +485,12 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
                            config.batch_size, config.num_workers))
     if resume is not None: _set_rng_state(resume["rng_state"])
     else: set_seed(config.seed + 1)
-    from ich_study.datasets import spacing_range
+    from ich_study.datasets import field_of_view_range, spacing_range
     base = {"format": CHECKPOINT_FORMAT, "stage": stage, "experiment": config.experiment,
             "architecture": model.architecture, "preprocess": asdict(preprocess), "config": config_dict,
             "metric_name": metric_name, "input": scan_input,
-            "geometry": {"slice_spacing_mm": spacing_range(tables["train"])}}   # None: the manifest does not say
+            "geometry": {"slice_spacing_mm": spacing_range(tables["train"]),         # None: the manifest does not say
+                         "field_of_view_mm": field_of_view_range(tables["train"])}}   # None: not all volume files
 
     evaluated = model if averaged is None else averaged.module      # what is validated and saved as best.pt
     val_features = {} if stage == "lstm" else None     # the frozen CNN's features of the validation scans, kept

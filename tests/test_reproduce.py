@@ -271,6 +271,19 @@ def test_predict_nifti_and_a_bad_scan(smoke, tmp_path):
     assert good["slices_per_score"] == 2 and "note" not in good
     assert good["field_of_view_mm"] == pytest.approx(max(image.GetWidth() * image.GetSpacing()[0],
                                                          image.GetHeight() * image.GetSpacing()[1]), abs=0.05)
+    from ich_study.train import load_checkpoint           # the smoke cohort's NIfTI headers gave a range of fields of view
+    trained = load_checkpoint(model)["geometry"]["field_of_view_mm"]
+    assert good["trained_field_of_view_mm"] == trained and trained[0] <= good["field_of_view_mm"] <= trained[1]
+    assert good["warning"] is None
+    volume = sitk.GetArrayFromImage(image)                 # the same head in a field of view half as wide again
+    n = volume.shape[-1]
+    padded = np.full((volume.shape[0], n * 3 // 2, n * 3 // 2), -1024, volume.dtype)
+    padded[:, n // 4:n // 4 + n, n // 4:n // 4 + n] = volume
+    wide = sitk.GetImageFromArray(padded); wide.SetSpacing(image.GetSpacing())
+    sitk.WriteImage(wide, str(tmp_path / "wide.nii.gz"))
+    code, (line,), stderr = _predict("--model", model, "--no-influence", tmp_path / "wide.nii.gz")
+    assert code == 0, stderr
+    assert line["warning"].startswith(f"field of view {line['field_of_view_mm']:g} mm, outside the ") and "slice" not in line["warning"]
     for values, top in ((good["slice_scores"], good["top_slices"]), (good["slice_influence"], good["top_influence_slices"])):
         assert len(values) == n_slices and values[0::2][:n_slices // 2] == values[1::2][:n_slices // 2]
         assert values[top[0]] == max(values) and len(top) == 5
@@ -342,7 +355,8 @@ def test_the_mean_of_several_models_checks_the_spacing_against_their_widest_rang
     line gives the range spanning them, and warns only for a scan outside it; a model without a range leaves none."""
     from ich_study.reproduce import mean_prediction
     def line(trained_mm, spacing_mm=2.5):
-        return {"path": "scan.nii.gz", "series": None, "head_check": True, "slice_spacing_mm": spacing_mm, "field_of_view_mm": 230.0,
+        return {"path": "scan.nii.gz", "series": None, "head_check": True, "slice_spacing_mm": spacing_mm,
+                "field_of_view_mm": 230.0, "trained_field_of_view_mm": [215.0, 235.0],
                 "trained_slice_spacing_mm": trained_mm, "probability": 0.4, "threshold": 0.3, "target_sensitivity": 0.98,
                 "validation_sensitivity": 1.0, "validation_specificity": 0.2, "slice_scores": [0.1, 0.2],
                 "slice_influence": [0.0, 0.1], "slices_per_score": 1, "seconds": 0.1}
@@ -354,6 +368,9 @@ def test_the_mean_of_several_models_checks_the_spacing_against_their_widest_rang
     assert thick["warning"].startswith("slice spacing 5 mm, outside the 2-3 mm of the scans")
     unknown = mean_prediction([line([2.0, 2.2], 5.0), line(None, 5.0)], ["a", "b"])
     assert unknown["trained_slice_spacing_mm"] is None and unknown["warning"] is None
+    wide = mean_prediction([{**line([2.0, 3.0]), "field_of_view_mm": 330.0}] * 2, ["a", "b"])   # and the field of view
+    assert wide["trained_field_of_view_mm"] == [215.0, 235.0]
+    assert wide["warning"].startswith("field of view 330 mm, outside the 215-235 mm of the scans")
 
 
 def test_predict_with_several_models_prints_their_mean(smoke):

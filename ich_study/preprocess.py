@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from .core import ConfigError, LabelError, ScanError, atomic_write, write_json
-from .io import Scan, read_scan
+from .io import Scan, field_of_view_mm, read_scan
 
 # %% auto #0
 __all__ = ['MAX_FILTERS', 'CACHE_FORMAT', 'AUGMENTATIONS', 'PreprocessConfig', 'apply_windows', 'max_filter_2d', 'max_filter_3d',
@@ -159,7 +159,7 @@ def _preprocess_with_spacing(scan: Scan, config: PreprocessConfig) -> tuple[np.n
     spacing = (spacing[0] * config.slice_factor, spacing[1] * config.inplane_factor,
                spacing[2] * config.inplane_factor)
     if config.matrix is not None and volume.shape[-2:] != (config.matrix, config.matrix):
-        side = max(volume.shape[-2] * spacing[1], volume.shape[-1] * spacing[2])   # padded square, mm
+        side = field_of_view_mm(*volume.shape[-2:], spacing)     # the padded square, mm
         volume = resample_inplane(volume, config.matrix)
         spacing = (spacing[0], side / config.matrix, side / config.matrix)
     if kind == "HU": array = apply_windows(volume, config.windows)

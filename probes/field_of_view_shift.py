@@ -19,7 +19,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from ich_study.core import set_torch_threads, write_csv
-from ich_study.io import read_scan
+from ich_study.io import field_of_view_mm, read_scan
 from ich_study.stats import delong_paired_test
 
 from slice_spacing_shift import MODELS, score_versions, test_scans
@@ -39,7 +39,7 @@ def wider_version(image: str, scale: float, out: Path) -> tuple[Path, float, flo
     written.SetSpacing((spacing_x, spacing_y, spacing_z))
     path = out / f"{Path(image).name.split('.')[0]}.nii.gz"
     sitk.WriteImage(written, str(path), True)
-    return path, max(rows * spacing_y, columns * spacing_x), max(new_rows * spacing_y, new_columns * spacing_x)
+    return path, field_of_view_mm(rows, columns, scan.spacing_mm), field_of_view_mm(new_rows, new_columns, scan.spacing_mm)
 
 
 def main() -> None:

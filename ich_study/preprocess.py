@@ -25,10 +25,11 @@ from .core import ConfigError, LabelError, ScanError, atomic_write, write_json
 from .io import Scan, field_of_view_mm, read_scan
 
 # %% auto #0
-__all__ = ['MAX_FILTERS', 'CACHE_FORMAT', 'AUGMENTATIONS', 'PreprocessConfig', 'apply_windows', 'max_filter_2d', 'max_filter_3d',
-           'resample_inplane', 'preprocess_scan', 'preprocessed_spacing_mm', 'cache_key', 'cache_path',
-           'load_preprocessed', 'shift_array', 'rotate_array', 'augment', 'Draw', 'BalancedSampler', 'balanced_sampler',
-           'sample_rng', 'VolumeDataset', 'SliceDataset', 'collate_volumes']
+__all__ = ['MAX_FILTERS', 'HEAD_HU', 'CACHE_FORMAT', 'AUGMENTATIONS', 'PreprocessConfig', 'apply_windows', 'max_filter_2d',
+           'max_filter_3d', 'resample_inplane', 'head_box', 'crop_to_head', 'preprocess_scan',
+           'preprocessed_spacing_mm', 'cache_key', 'cache_path', 'load_preprocessed', 'shift_array', 'rotate_array',
+           'augment', 'Draw', 'BalancedSampler', 'balanced_sampler', 'sample_rng', 'VolumeDataset', 'SliceDataset',
+           'collate_volumes']
 
 # %% ../nbs/04_preprocess.ipynb #105179ec
 MAX_FILTERS = ("2x2x2", "2x2", "1x1x2", "none")
@@ -39,6 +40,7 @@ class PreprocessConfig:
     windows: tuple[tuple[float, float], ...] = ((40.0, 80.0),)   # (level_hu, width_hu) per channel
     max_filter: str = "2x2x2"          # the paper's reduction: '2x2x2', '2x2', '1x1x2' (slice pairs only) or 'none'
     matrix: int | None = None          # in-plane size after the max filter (None: keep)
+    crop_mm: float | None = None       # HU scans: each slice cut to this square (mm) around the head first (None: whole)
     cache_dtype: str = "float16"       # dtype of cached arrays on disk (read back as float32)
 
     def __post_init__(self):
@@ -56,6 +58,10 @@ class PreprocessConfig:
             if int(self.matrix) != self.matrix or self.matrix < 8:
                 raise ConfigError(f"matrix: expected an integer >= 8 or None, got {self.matrix!r}")
             object.__setattr__(self, "matrix", int(self.matrix))
+        if self.crop_mm is not None:
+            if not isinstance(self.crop_mm, (int, float)) or not float(self.crop_mm) > 0:   # NaN fails too
+                raise ConfigError(f"crop_mm: expected a side in mm above 0 or None, got {self.crop_mm!r}")
+            object.__setattr__(self, "crop_mm", float(self.crop_mm))
         if self.cache_dtype not in ("float16", "float32"):
             raise ConfigError(f"cache_dtype: expected 'float16' or 'float32', got {self.cache_dtype!r}")
 
@@ -142,6 +148,39 @@ def resample_inplane(volume: np.ndarray, matrix: int) -> np.ndarray:
     resized = F.interpolate(tensor, size=(matrix, matrix), mode="bilinear", antialias=True, align_corners=False)
     return resized.reshape(*volume.shape[:-2], matrix, matrix).numpy()
 
+# %% ../nbs/04_preprocess.ipynb #6ab5ddcb
+HEAD_HU = -300.0    # voxels above this belong to the head (skin, fat, brain, blood, bone); air and foam lie below
+
+def head_box(volume_hu: np.ndarray, threshold_hu: float = HEAD_HU) -> tuple[slice, slice]:
+    """The rows and columns the head spans over all slices of a (slices, height, width) HU volume: the bounding box
+    of its largest connected region above `threshold_hu`. ValueError if no voxel lies above it."""
+    above = np.ascontiguousarray(np.asarray(volume_hu) > threshold_hu)
+    if not above.any(): raise ValueError(f"no voxel above {threshold_hu:g} HU: no head to crop to")
+    regions = sitk.RelabelComponent(sitk.ConnectedComponent(sitk.GetImageFromArray(above.view(np.uint8))),
+                                    sortByObjectSize=True)
+    head = sitk.GetArrayViewFromImage(regions) == 1
+    rows, columns = np.flatnonzero(head.any(axis=(0, 2))), np.flatnonzero(head.any(axis=(0, 1)))
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(columns[0]), int(columns[-1]) + 1)
+
+def crop_to_head(volume_hu: np.ndarray, spacing_mm: Sequence[float], side_mm: float) -> tuple[np.ndarray, float]:
+    """Each slice of a (slices, height, width) HU volume of (z, y, x) voxel size `spacing_mm` cut to the square of
+    `side_mm` centred on the head (`head_box`), widened to the head's extent where the head is wider, and filled
+    with air (the volume's minimum) where the square reaches past the image. Returns the cut volume and the side
+    in mm the square was given."""
+    volume_hu = np.asarray(volume_hu)
+    box = head_box(volume_hu)
+    side_mm = max(float(side_mm), *((span.stop - span.start) * step for span, step in zip(box, spacing_mm[1:])))
+    starts, sizes, pad = [], [], [(0, 0)]
+    for span, step, length in zip(box, spacing_mm[1:], volume_hu.shape[1:]):
+        size = int(round(side_mm / step))
+        start = (span.start + span.stop - size) // 2
+        starts.append(start); sizes.append(size)
+        pad.append((max(0, -start), max(0, start + size - length)))
+    if any(before or after for before, after in pad):
+        volume_hu = np.pad(volume_hu, pad, constant_values=volume_hu.min())
+    index = tuple(slice(start + before, start + before + size) for start, size, (before, _) in zip(starts, sizes, pad[1:]))
+    return volume_hu[(slice(None), *index)], side_mm
+
 # %% ../nbs/04_preprocess.ipynb #5492535c
 def _preprocess_with_spacing(scan: Scan, config: PreprocessConfig) -> tuple[np.ndarray, tuple[float, float, float]]:
     """`preprocess_scan` that also returns the (z, y, x) spacing in mm of the result."""
@@ -153,6 +192,12 @@ def _preprocess_with_spacing(scan: Scan, config: PreprocessConfig) -> tuple[np.n
     if volume.ndim != expected:
         raise ScanError(source, f"a {kind} scan must have {expected} axes, got shape {volume.shape}")
     spacing = tuple(float(s) for s in getattr(scan, "spacing_mm", (1.0, 1.0, 1.0)))
+    if config.crop_mm is not None:
+        if kind != "HU":
+            raise ScanError(source, f"cropping to the head (crop_mm) needs a scan in HU; this one is {kind} "
+                                    "(use a model trained without crop_mm)")
+        try: volume, _ = crop_to_head(volume, spacing, config.crop_mm)
+        except ValueError as exc: raise ScanError(source, str(exc)) from exc
     if config.max_filter == "2x2x2": volume = max_filter_3d(volume, 2)
     elif config.max_filter == "2x2": volume = max_filter_2d(volume, 2)
     elif config.max_filter == "1x1x2": volume = _max_over_axis(volume, 0, 2)
@@ -187,8 +232,10 @@ def _source_fingerprint(path: Path) -> list:
 def cache_key(image_path: str | os.PathLike, config: PreprocessConfig) -> str:
     """16 hex digits identifying (source path, its size and mtime, config, cache format)."""
     path = Path(image_path).resolve()
+    settings = {name: value for name, value in asdict(config).items()
+                if not (name == "crop_mm" and value is None)}      # added later: the keys before it stay valid
     payload = json.dumps({"format": CACHE_FORMAT, "path": str(path), "files": _source_fingerprint(path),
-                          "config": asdict(config)}, sort_keys=True)
+                          "config": settings}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 def cache_path(image_path: str | os.PathLike, config: PreprocessConfig, cache_dir: str | os.PathLike) -> Path:

@@ -650,6 +650,7 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     result = {"path": str(path), "series": scan.series, "head_check": head_check,
               "slice_spacing_mm": spacing_mm, "trained_slice_spacing_mm": geometry.get("slice_spacing_mm"),
               "field_of_view_mm": field_mm, "trained_field_of_view_mm": geometry.get("field_of_view_mm"),
+              "crop_mm": config.crop_mm,          # a model that crops to the head reads no field of view: none to check
               "probability": probability, "decision": _decision(probability, threshold),
               "warning": _geometry_warnings(spacing_mm, geometry.get("slice_spacing_mm"),
                                             field_mm, geometry.get("field_of_view_mm")),
@@ -683,6 +684,13 @@ def model_paths(given: Sequence[str]) -> list[str]:
 
 ENSEMBLE_KEYS = ("preprocess", "input")      # what the models of one ich-predict must share, beside their heads
 
+def _ensemble_entry(checkpoint: dict[str, Any], key: str) -> Any:
+    """A checkpoint's entry as compared across models: its preprocessing rebuilt, so that one saved before a field
+    existed equals one saved with that field at its default."""
+    from ich_study.preprocess import PreprocessConfig
+    value = checkpoint.get(key)
+    return PreprocessConfig.from_dict(value) if key == "preprocess" and value is not None else value
+
 def check_ensemble(checkpoints: Sequence[dict[str, Any]]) -> None:
     """CheckpointError unless the checkpoints can be averaged scan by scan: each a different file, with the same
     preprocessing, kind of input and trained heads as the first (the fold models of one experiment)."""
@@ -692,7 +700,7 @@ def check_ensemble(checkpoints: Sequence[dict[str, Any]]) -> None:
         path = str(Path(checkpoint["path"]).resolve())
         if path in seen: raise CheckpointError(f"{checkpoint['path']}: given twice; give each fold model once")
         seen.add(path)
-        differs = [key for key in ENSEMBLE_KEYS if checkpoint.get(key) != first.get(key)]
+        differs = [key for key in ENSEMBLE_KEYS if _ensemble_entry(checkpoint, key) != _ensemble_entry(first, key)]
         if trained_heads(checkpoint.get("stage")) != trained_heads(first.get("stage")): differs.append("stage")
         if differs:
             raise CheckpointError(f"{checkpoint['path']}: its {' and '.join(differs)} differ from {first['path']}'s; "
@@ -734,7 +742,7 @@ def mean_prediction(lines: Sequence[dict[str, Any]], models: Sequence[str]) -> d
         return None if values is None else _top(np.array([np.nan if v is None else v for v in values], dtype=float))
     result = {"path": lines[0]["path"], "series": lines[0]["series"], "head_check": lines[0]["head_check"],
               "slice_spacing_mm": spacing_mm, "trained_slice_spacing_mm": trained_mm,
-              "field_of_view_mm": field_mm, "trained_field_of_view_mm": trained_field_mm,
+              "field_of_view_mm": field_mm, "trained_field_of_view_mm": trained_field_mm, "crop_mm": lines[0]["crop_mm"],
               "models": [str(model) for model in models],
               "probability": None if probability is None else round(probability, 6),
               "decision": _decision(probability, threshold),

@@ -63,6 +63,7 @@ class TrainConfig:
     init_checkpoint: str = ""             # best.pt of the previous stage (lstm: cnn, e2e: lstm); cnn: optional, to fine-tune
     windows: Sequence[Sequence[float]] = ((40.0, 80.0),)   # (level_hu, width_hu) per channel
     matrix: int | None = 256              # in-plane size fed to the network (None: keep)
+    crop_mm: float = 0.0                  # >0: each slice cut to this square (mm) around the head first (04_preprocess); 0: whole
     max_filter: str = ""                  # '' -> stage default ('2x2' for cnn, '2x2x2' else; with stem_stride 2: 'none', '1x1x2')
     base_width: int = 16
     stem_stride: int = 1                  # 2: the CNN's first convolution halves the slice (a learned reduction; see 05_model)
@@ -107,6 +108,7 @@ class TrainConfig:
         if not config.experiment or "/" in config.experiment: raise ConfigError(f"experiment name {config.experiment!r} is not a folder name")
         if not 0 < config.target_sensitivity <= 1: raise ConfigError("target_sensitivity must be in (0, 1]")
         if not 0 < config.val_fraction < 1: raise ConfigError(f"val_fraction must be in (0, 1), not {config.val_fraction}")
+        if not config.crop_mm >= 0: raise ConfigError(f"crop_mm must be 0 (the whole image) or above, not {config.crop_mm}")
         if not config.min_lesion_mm2 >= 0: raise ConfigError(f"min_lesion_mm2 must be 0 or more, not {config.min_lesion_mm2}")
         from ich_study.datasets import SCAN_NEGATIVES
         if config.scan_negatives not in SCAN_NEGATIVES:
@@ -124,7 +126,8 @@ class TrainConfig:
     def preprocess_config(self) -> PreprocessConfig:
         """The preprocessing this stage's model reads."""
         config = self.resolved()
-        return PreprocessConfig(windows=config.windows, max_filter=config.max_filter, matrix=config.matrix)
+        return PreprocessConfig(windows=config.windows, max_filter=config.max_filter, matrix=config.matrix,
+                                crop_mm=float(config.crop_mm) or None)
 
     @property
     def batch_size(self) -> int: return self.batch_slices if self.stage == "cnn" else 1
@@ -198,7 +201,7 @@ def initial_model(config: TrainConfig, in_channels: int) -> ICHNet:
         if theirs != ours:
             raise CheckpointError(f"{where}: other architecture: {key}={theirs} in the checkpoint, {ours} in this run")
     expected = asdict(config.preprocess_config())
-    for key in ("windows", "matrix"):
+    for key in ("windows", "matrix", "crop_mm"):
         theirs = checkpoint["preprocess"].get(key)
         theirs = tuple(tuple(w) for w in theirs) if key == "windows" and theirs is not None else theirs
         if theirs != expected[key]:
@@ -490,7 +493,9 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
             "architecture": model.architecture, "preprocess": asdict(preprocess), "config": config_dict,
             "metric_name": metric_name, "input": scan_input,
             "geometry": {"slice_spacing_mm": spacing_range(tables["train"]),         # None: the manifest does not say
-                         "field_of_view_mm": field_of_view_range(tables["train"])}}   # None: not all volume files
+                         "field_of_view_mm": None if preprocess.crop_mm else      # a model that crops to the head
+                             field_of_view_range(tables["train"])}}                  # does not see it; None also: not
+                                                                                     # all volume files
 
     evaluated = model if averaged is None else averaged.module      # what is validated and saved as best.pt
     val_features = {} if stage == "lstm" else None     # the frozen CNN's features of the validation scans, kept

@@ -253,6 +253,18 @@ def _predict(*arguments, cwd=None):
     return result.returncode, lines, result.stderr
 
 
+def _wider(scan: Path, path: Path) -> Path:
+    """The scan's head in a field of view half as wide again: each slice padded with air (-1024 HU) around it."""
+    image = sitk.ReadImage(str(scan))
+    volume = sitk.GetArrayFromImage(image)
+    n = volume.shape[-1]
+    padded = np.full((volume.shape[0], n * 3 // 2, n * 3 // 2), -1024, volume.dtype)
+    padded[:, n // 4:n // 4 + n, n // 4:n // 4 + n] = volume
+    wide = sitk.GetImageFromArray(padded); wide.SetSpacing(image.GetSpacing())
+    sitk.WriteImage(wide, str(path))
+    return path
+
+
 def test_predict_nifti_and_a_bad_scan(smoke, tmp_path):
     work, _ = smoke
     model = work / "runs" / "smoke" / "e2e2" / "best.pt"
@@ -275,18 +287,34 @@ def test_predict_nifti_and_a_bad_scan(smoke, tmp_path):
     trained = load_checkpoint(model)["geometry"]["field_of_view_mm"]
     assert good["trained_field_of_view_mm"] == trained and trained[0] <= good["field_of_view_mm"] <= trained[1]
     assert good["warning"] is None
-    volume = sitk.GetArrayFromImage(image)                 # the same head in a field of view half as wide again
-    n = volume.shape[-1]
-    padded = np.full((volume.shape[0], n * 3 // 2, n * 3 // 2), -1024, volume.dtype)
-    padded[:, n // 4:n // 4 + n, n // 4:n // 4 + n] = volume
-    wide = sitk.GetImageFromArray(padded); wide.SetSpacing(image.GetSpacing())
-    sitk.WriteImage(wide, str(tmp_path / "wide.nii.gz"))
-    code, (line,), stderr = _predict("--model", model, "--no-influence", tmp_path / "wide.nii.gz")
+    assert good["crop_mm"] is None                         # the whole image, padded to a square, as the paper
+    code, (line,), stderr = _predict("--model", model, "--no-influence", _wider(scan, tmp_path / "wide.nii.gz"))
     assert code == 0, stderr
     assert line["warning"].startswith(f"field of view {line['field_of_view_mm']:g} mm, outside the ") and "slice" not in line["warning"]
     for values, top in ((good["slice_scores"], good["top_slices"]), (good["slice_influence"], good["top_influence_slices"])):
         assert len(values) == n_slices and values[0::2][:n_slices // 2] == values[1::2][:n_slices // 2]
         assert values[top[0]] == max(values) and len(top) == 5
+
+
+def test_a_model_that_crops_to_the_head_reads_a_wider_field_of_view_alike(smoke, tmp_path):
+    """With crop_mm each slice is cut to a square around the head before resizing: the checkpoint says so and
+    records no field of view to check, and ich-predict gives the same head padded to a field of view half as wide
+    again the same probability, without a warning."""
+    from ich_study.train import TrainConfig, load_checkpoint, train_stage
+    work, _ = smoke
+    data = work / "data" / "smoke-cohort"
+    model = train_stage(TrainConfig(stage="scratch", experiment="cropped", data_dir=str(data), runs_dir=str(tmp_path),
+                                    cache_dir=str(tmp_path / "cache"), crop_mm=200.0, matrix=32, base_width=4,
+                                    hidden_size=32, n_samples=4, eval_interval=4, precision="float32"), progress=False)
+    checkpoint = load_checkpoint(model)
+    assert checkpoint["preprocess"]["crop_mm"] == 200.0 and checkpoint["geometry"]["field_of_view_mm"] is None
+    scan = data / pd.read_csv(data / "manifest.csv")["image"].iloc[0]
+    code, (line, wide), stderr = _predict("--model", model, "--no-influence", scan, _wider(scan, tmp_path / "wide.nii.gz"))
+    assert code == 0, stderr
+    assert line["crop_mm"] == 200.0 and line["trained_field_of_view_mm"] is None
+    assert wide["field_of_view_mm"] == pytest.approx(1.5 * line["field_of_view_mm"], rel=0.02)
+    assert wide["probability"] == line["probability"] and wide["slice_scores"] == line["slice_scores"]
+    assert line["warning"] is None and wide["warning"] is None
 
 
 def test_reproduce_tests_the_study_on_another_dataset(smoke, tmp_path, capsys):
@@ -356,7 +384,7 @@ def test_the_mean_of_several_models_checks_the_spacing_against_their_widest_rang
     from ich_study.reproduce import mean_prediction
     def line(trained_mm, spacing_mm=2.5):
         return {"path": "scan.nii.gz", "series": None, "head_check": True, "slice_spacing_mm": spacing_mm,
-                "field_of_view_mm": 230.0, "trained_field_of_view_mm": [215.0, 235.0],
+                "field_of_view_mm": 230.0, "trained_field_of_view_mm": [215.0, 235.0], "crop_mm": None,
                 "trained_slice_spacing_mm": trained_mm, "probability": 0.4, "threshold": 0.3, "target_sensitivity": 0.98,
                 "validation_sensitivity": 1.0, "validation_specificity": 0.2, "slice_scores": [0.1, 0.2],
                 "slice_influence": [0.0, 0.1], "slices_per_score": 1, "seconds": 0.1}
@@ -803,3 +831,16 @@ def test_a_profile_typo_stops_the_chain_before_it_starts(tmp_path):
     assert result.stderr.startswith(f"ich-reproduce: error: {bad}: unknown key(s) in [stages.scratch]"), result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists() and not (tmp_path / "reports").exists()
+
+
+def test_models_saved_before_crop_mm_average_with_those_after():
+    """A checkpoint saved before the preprocessing had crop_mm reads scans as one saved with crop_mm None: the two
+    average; one that crops to the head does not."""
+    from ich_study.core import CheckpointError
+    from ich_study.reproduce import check_ensemble
+    preprocess = {"windows": [[40.0, 80.0]], "max_filter": "2x2x2", "matrix": 64, "cache_dtype": "float16"}
+    before = {"path": "a.pt", "stage": "e2e", "input": {"kind": "HU"}, "preprocess": preprocess}
+    after = {**before, "path": "b.pt", "preprocess": {**preprocess, "crop_mm": None}}
+    check_ensemble([before, after])
+    with pytest.raises(CheckpointError, match="b.pt: its preprocess differ from a.pt"):
+        check_ensemble([before, {**after, "preprocess": {**preprocess, "crop_mm": 200.0}}])

@@ -202,6 +202,8 @@ def test_each_stage_refuses_a_wrong_checkpoint(tmp_path):
         (replace(lstm_config, init_checkpoint=str(strided)), CheckpointError, "other architecture: stem_stride=2"),
         (replace(lstm_config, init_checkpoint=str(cnn), stem_stride=2), CheckpointError, "stem_stride=1 in the checkpoint"),
         (replace(lstm_config, init_checkpoint=str(other_window)), CheckpointError, "other inputs: windows"),
+        (replace(lstm_config, init_checkpoint=str(cnn), crop_mm=200.0), CheckpointError,
+         "other inputs: crop_mm=None in the checkpoint, 200.0 in this run"),
         (replace(e2e_config, init_checkpoint=str(cnn)), CheckpointError, "expected stage lstm"),
         (replace(e2e_config, init_checkpoint=str(lstm), lstm_layers=1), CheckpointError, "other architecture: lstm_layers"),
         (TrainConfig(stage="scratch", init_checkpoint=str(lstm), **TINY), ConfigError, "random initialisation"),

@@ -25,10 +25,10 @@ from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices,
 __all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPACING_TOLERANCE', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES',
            'SCAN_NEGATIVES', 'resolve_image', 'validate_manifest', 'read_manifest', 'read_slice_labels',
            'slice_spacings', 'spacing_range', 'outside_spacing', 'spacing_text', 'format_mm', 'format_mm_range',
-           'geometry_warning', 'spacing_warning', 'field_of_view_range', 'patient_labels', 'make_splits', 'load_splits',
-           'check_splits', 'load_or_make_splits', 'assign_split', 'write_text_atomic', 'choose_plain_thin_series',
-           'prepare_dataset', 'prepare_cli', 'cranial_cavity_mask', 'cranial_cavity_slices', 'pretraining_slices',
-           'pretraining_counts']
+           'geometry_warning', 'spacing_warning', 'fields_of_view', 'field_of_view_range', 'patient_labels',
+           'make_splits', 'load_splits', 'check_splits', 'load_or_make_splits', 'assign_split', 'write_text_atomic',
+           'choose_plain_thin_series', 'prepare_dataset', 'prepare_cli', 'cranial_cavity_mask', 'cranial_cavity_slices',
+           'pretraining_slices', 'pretraining_counts']
 
 # %% ../nbs/03_datasets.ipynb #85f15032
 MANIFEST_COLUMNS = ["case_id", "patient_id", "image", "label", "subtypes", "source"]
@@ -148,12 +148,18 @@ def spacing_warning(spacing_mm: float | None, trained_mm: Sequence[float] | None
     """`geometry_warning` for a scan's slice spacing."""
     return geometry_warning("slice spacing", spacing_mm, trained_mm)
 
-def field_of_view_range(manifest: pd.DataFrame) -> list[float] | None:
-    """[smallest, largest] field of view (mm, `field_of_view_mm`, `02_io`) of a manifest's scans, read from the
-    headers of volume files (NIfTI, MetaImage, NRRD); None unless every scan is one."""
+def fields_of_view(manifest: pd.DataFrame) -> pd.Series | None:
+    """Each scan's field of view in mm (`field_of_view_mm`, `02_io`), read from the headers of volume files (NIfTI,
+    MetaImage, NRRD), indexed by case_id (by image without one); None unless every scan is such a file."""
     fields = [volume_file_field_of_view_mm(image) for image in manifest["image"]]
     if manifest.empty or any(field is None for field in fields): return None
-    return [round(min(fields), 1), round(max(fields), 1)]
+    index = manifest["case_id" if "case_id" in manifest.columns else "image"].astype(str)
+    return pd.Series(fields, index=index, name="field_of_view_mm", dtype=float)
+
+def field_of_view_range(manifest: pd.DataFrame) -> list[float] | None:
+    """[smallest, largest] field of view (mm) of a manifest's scans (`fields_of_view`), or None."""
+    fields = fields_of_view(manifest)
+    return None if fields is None else [round(float(fields.min()), 1), round(float(fields.max()), 1)]
 
 # %% ../nbs/03_datasets.ipynb #6b9db95a
 SPLIT_NAMES = ("train", "val", "test")

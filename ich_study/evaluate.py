@@ -32,11 +32,11 @@ __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON
            'model_slice_labels', 'top_slice_hit', 'middle_of_scan', 'localisation_table', 'plot_slice_readings',
            'timing_table', 'plot_roc_curves', 'ExampleSlice', 'pick_examples', 'plot_examples', 'render_report',
            'evaluate_predictions', 'read_dataset', 'run_parameters', 'run_fold', 'normalise_runs', 'external_prefix',
-           'external_test_dataset', 'external_spacing_note', 'with_external_test', 'fold_mean_test',
-           'fold_results_table', 'fold_mean_readings', 'check_run_split', 'row_cache_dir', 'score_lstm_run',
-           'linear_svm', 'choose_svm_c', 'svm_c_at_grid_edge', 'cross_validated_platt_svm', 'platt_scaled_svm',
-           'platt_slope', 'cnn_slice_outputs', 'padded_feature_rows', 'cnn_baselines', 'time_classification',
-           'example_slice_loader', 'evaluate_study', 'redraw_examples']
+           'external_test_dataset', 'external_spacing_note', 'external_field_of_view_note', 'with_external_test',
+           'fold_mean_test', 'fold_results_table', 'fold_mean_readings', 'check_run_split', 'row_cache_dir',
+           'score_lstm_run', 'linear_svm', 'choose_svm_c', 'svm_c_at_grid_edge', 'cross_validated_platt_svm',
+           'platt_scaled_svm', 'platt_slope', 'cnn_slice_outputs', 'padded_feature_rows', 'cnn_baselines',
+           'time_classification', 'example_slice_loader', 'evaluate_study', 'redraw_examples']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -756,24 +756,43 @@ def external_test_dataset(manifest: pd.DataFrame, test_data_dir: str | os.PathLi
     if slice_labels is not None: slice_labels = slice_labels.assign(case_id=prefix + slice_labels.case_id.astype(str))
     return external, slice_labels
 
-def external_spacing_note(manifest: pd.DataFrame, external: pd.DataFrame) -> str:
-    """The report's sentence on the slice spacing of another dataset's scans (`external`) against that of the
-    dataset the runs trained on (`manifest`), naming how many lie outside its range (`outside_spacing`, `03_datasets`)."""
-    from ich_study.datasets import (SPACING_TOLERANCE, format_mm, format_mm_range, outside_spacing, slice_spacings,
-                                    spacing_range)
-    trained, tested = spacing_range(manifest), slice_spacings(external)
-    if trained is None or tested is None:
-        return (f"Slice spacing: not compared; the manifest of the {'training' if trained is None else 'tested'} dataset "
-                "does not give every scan's (`spacing`: ich-prepare records it from volume files' headers, from the "
-                "rsna and cq500 sources, and from every scan with --verify).")
-    outside = tested[[outside_spacing(spacing, trained) for spacing in tested]]
-    span = (f"Slice spacing: the test scans' is {format_mm_range(tested.min(), tested.max())}, that of the "
+def _external_range_note(quantity: str, tested: pd.Series | None, trained: Sequence[float] | None, unknown: str) -> str:
+    """The report's sentence on one quantity ('Slice spacing', 'Field of view') of another dataset's test scans
+    (`tested`, mm per case id) against the range of the dataset the runs trained on (`trained`), naming how many lie
+    outside it (`outside_spacing`, `03_datasets`); `unknown` says why, where either is None, they are not compared."""
+    from ich_study.datasets import SPACING_TOLERANCE, format_mm, format_mm_range, outside_spacing
+    if trained is None or tested is None: return f"{quantity}: not compared; {unknown}"
+    outside = tested[[outside_spacing(value, trained) for value in tested]]
+    span = (f"{quantity}: the test scans' is {format_mm_range(tested.min(), tested.max())}, that of the "
             f"dataset the runs trained on {format_mm_range(*trained)}")
     if outside.empty: return f"{span}; every test scan lies within it (or within {SPACING_TOLERANCE:.0%} of its ends)."
     verb = "lies" if len(outside) == 1 else "lie"
     return (f"{span}; {len(outside)} of the {len(tested)} test scans {verb} outside it by more than {SPACING_TOLERANCE:.0%} "
             f"of its ends (e.g. {outside.index[0]}, {format_mm(outside.iloc[0])} mm): scans of a kind the models were "
             "neither trained nor validated on.")
+
+def external_spacing_note(manifest: pd.DataFrame, external: pd.DataFrame) -> str:
+    """The report's sentence on the slice spacing of another dataset's scans (`external`) against that of the
+    dataset the runs trained on (`manifest`)."""
+    from ich_study.datasets import slice_spacings, spacing_range
+    trained, tested = spacing_range(manifest), slice_spacings(external)
+    return _external_range_note("Slice spacing", tested, trained,
+                                f"the manifest of the {'training' if trained is None else 'tested'} dataset does not give "
+                                "every scan's (`spacing`: ich-prepare records it from volume files' headers, from the rsna "
+                                "and cq500 sources, and from every scan with --verify).")
+
+def external_field_of_view_note(manifest: pd.DataFrame, external: pd.DataFrame, crop_mm: float | None = None) -> str:
+    """The report's sentence on the field of view of another dataset's scans (`external`) against that of the
+    dataset the runs trained on (`manifest`); none to compare for models that crop to the head (`crop_mm`)."""
+    from ich_study.datasets import field_of_view_range, fields_of_view, format_mm
+    if crop_mm:
+        return (f"Field of view: not compared; the models cut each slice to a {format_mm(crop_mm)} mm square around "
+                "the head (`crop_mm`), so a scan's field of view does not reach them.")
+    trained = field_of_view_range(manifest)
+    tested = None if trained is None else fields_of_view(external)
+    return _external_range_note("Field of view", tested, trained,
+                                f"it is read from the headers of NIfTI, MetaImage and NRRD files, and the "
+                                f"{'training' if trained is None else 'tested'} dataset has scans of another kind.")
 
 def with_external_test(rows: pd.DataFrame, external: pd.DataFrame) -> pd.DataFrame:
     """A run's split manifest (`rows`, with `split`) with its test scans replaced by every scan of `external`."""
@@ -1098,6 +1117,10 @@ def evaluate_study(study: str, data_dir: str | os.PathLike, runs: Mapping[str, A
                      "whose validation scans also chose the SVM's C and sigmoid and every operating point, so no test "
                      "scan trained or chose anything.")
         notes.append(external_spacing_note(manifest, external))
+        from ich_study.train import load_checkpoint
+        first_run = next(iter(runs.values()))[0]           # the runs of a chain share their preprocessing
+        crop_mm = _preprocess_config(load_checkpoint(Path(first_run) / "best.pt")).crop_mm
+        notes.append(external_field_of_view_note(manifest, external, crop_mm))
     tested = manifest if external is None else external   # the scans tested, whose dataset the report names
     def scored_rows(fold: int, run_dir: Path) -> pd.DataFrame:      # the scans a run is scored on
         rows = _fold_manifest(manifest, splits, fold, run_dir)

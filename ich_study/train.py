@@ -489,13 +489,13 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
     if resume is not None: _set_rng_state(resume["rng_state"])
     else: set_seed(config.seed + 1)
     from ich_study.datasets import field_of_view_range, spacing_range
+    # the training scans' range of slice spacing and field of view, against which ich-predict warns (None: the manifest
+    # or the headers do not say; and no field of view for a model that crops to the head, which does not see it)
+    field_of_view = None if preprocess.crop_mm else field_of_view_range(tables["train"])
     base = {"format": CHECKPOINT_FORMAT, "stage": stage, "experiment": config.experiment,
             "architecture": model.architecture, "preprocess": asdict(preprocess), "config": config_dict,
             "metric_name": metric_name, "input": scan_input,
-            "geometry": {"slice_spacing_mm": spacing_range(tables["train"]),         # None: the manifest does not say
-                         "field_of_view_mm": None if preprocess.crop_mm else      # a model that crops to the head
-                             field_of_view_range(tables["train"])}}                  # does not see it; None also: not
-                                                                                     # all volume files
+            "geometry": {"slice_spacing_mm": spacing_range(tables["train"]), "field_of_view_mm": field_of_view}}
 
     evaluated = model if averaged is None else averaged.module      # what is validated and saved as best.pt
     val_features = {} if stage == "lstm" else None     # the frozen CNN's features of the validation scans, kept

@@ -233,6 +233,7 @@ def test_evaluate_the_runs_on_another_dataset(smoke, tmp_path):
     assert "synthetic data 'cohort7' (external test of models trained on 'smoke-cohort')" in text
     assert f"External test: the test scans are every scan of {other.resolve()}" in text
     assert "Slice spacing: the test scans' is " in text            # against the smoke cohort's, both manifests give it
+    assert "Field of view: the test scans' is " in text            # both datasets NIfTI files, whose headers give it
     def cached(cache: Path) -> set[str]:          # the folders of the scans whose preprocessed copies a cache holds
         return {Path(json.loads(sidecar.read_text(encoding="utf-8"))["source"]).parent.parent.name
                 for sidecar in cache.glob("*.json")}

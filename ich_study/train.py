@@ -95,6 +95,7 @@ class TrainConfig:
         max_filter, _, lr, _ = STAGE_DEFAULTS[self.stage]
         if self.stem_stride == 2: max_filter = "none" if self.stage == "cnn" else "1x1x2"   # the network halves in-plane
         config = replace(self, max_filter=self.max_filter or max_filter, lr=float(self.lr or lr),
+                         crop_mm=float(self.crop_mm or 0.0),                 # None or 0: the whole image
                          windows=tuple(tuple(float(v) for v in w) for w in self.windows),
                          matrix=int(self.matrix) if self.matrix else None)
         if config.stage == "cnn" and config.max_filter in ("2x2x2", "1x1x2"):

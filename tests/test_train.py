@@ -310,3 +310,12 @@ def test_papermill_runs_every_stage(cohort, tmp_path):
         assert best["step"] >= 1
     e2e = load_checkpoint(runs / "e2e" / "best.pt")
     assert e2e["operating_point"]["chosen_on"] == "validation"
+
+
+def test_crop_mm_of_none_or_zero_reads_the_whole_image():
+    """crop_mm: 0 (the notebook's default) or None reads whole slices; a side cuts them around the head; below 0 refused."""
+    assert TrainConfig(stage="lstm", crop_mm=None).preprocess_config().crop_mm is None
+    assert TrainConfig(stage="lstm").preprocess_config().crop_mm is None
+    assert TrainConfig(stage="lstm", crop_mm=220).preprocess_config().crop_mm == 220.0
+    with pytest.raises(ConfigError, match="crop_mm must be 0"):
+        TrainConfig(stage="lstm", crop_mm=-1).resolved()

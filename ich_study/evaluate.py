@@ -790,6 +790,7 @@ def external_field_of_view_note(manifest: pd.DataFrame, external: pd.DataFrame, 
                 "the head (`crop_mm`), so a scan's field of view does not reach them.")
     trained = field_of_view_range(manifest)
     tested = None if trained is None else fields_of_view(external)
+    if tested is not None: tested = tested.round(1)                  # to 0.1 mm, as the trained range
     return _external_range_note("Field of view", tested, trained,
                                 f"it is read from the headers of NIfTI, MetaImage and NRRD files, and the "
                                 f"{'training' if trained is None else 'tested'} dataset has scans of another kind.")

@@ -17,9 +17,9 @@ import pandas as pd
 from scipy import ndimage
 
 from .core import LabelError, ScanError, SplitError, ConfigError, run_cli, write_csv
-from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices, series_spacing_mm,
+from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices, series_geometry_mm,
                           is_axial, image_stack_files, scan_kind, check_one_kind, check_head_content,
-                          scan_fingerprint, volume_file_spacing_mm, volume_file_field_of_view_mm)
+                          scan_fingerprint, scan_geometry, volume_file_field_of_view_mm)
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPACING_TOLERANCE', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES',
@@ -149,9 +149,13 @@ def spacing_warning(spacing_mm: float | None, trained_mm: Sequence[float] | None
     return geometry_warning("slice spacing", spacing_mm, trained_mm)
 
 def fields_of_view(manifest: pd.DataFrame) -> pd.Series | None:
-    """Each scan's field of view in mm (`field_of_view_mm`, `02_io`), read from the headers of volume files (NIfTI,
-    MetaImage, NRRD), indexed by case_id (by image without one); None unless every scan is such a file."""
-    fields = [volume_file_field_of_view_mm(image) for image in manifest["image"]]
+    """Each scan's field of view in mm (`field_of_view_mm`, `02_io`): the manifest's `field_of_view_mm` where it gives
+    one (ich-prepare records it for DICOM series), else read from the header of a volume file (NIfTI, MetaImage,
+    NRRD); indexed by case_id (by image without one). None unless every scan's is known."""
+    given = (pd.to_numeric(manifest["field_of_view_mm"], errors="coerce") if "field_of_view_mm" in manifest.columns
+             else pd.Series(np.nan, index=manifest.index))
+    fields = [float(field) if field > 0 else volume_file_field_of_view_mm(image)      # NaN > 0 is False
+              for field, image in zip(given, manifest["image"])]
     if manifest.empty or any(field is None for field in fields): return None
     index = manifest["case_id" if "case_id" in manifest.columns else "image"].astype(str)
     return pd.Series(fields, index=index, name="field_of_view_mm", dtype=float)
@@ -326,7 +330,8 @@ def _ctich_manifest(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[
         if layout == "nifti":
             mask = root / "masks" / image.name
             row["mask"] = str(mask.resolve()) if mask.exists() else ""
-            if (spacing := volume_file_spacing_mm(image)): row["spacing"] = spacing_text(spacing)
+            if (geometry := scan_geometry(image)):
+                row.update(spacing=spacing_text(geometry[0]), field_of_view_mm=round(geometry[1], 2))
         rows.append(row)
         slice_rows.append(pd.DataFrame({"case_id": case_id, "slice_index": group.SliceNumber.to_numpy() - 1,
                                         "label": (group.No_Hemorrhage.to_numpy() == 0).astype(int)}))
@@ -375,11 +380,12 @@ def _rsna_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame, l
         list_path = out / "rsna_scans" / f"{case_id}.txt"
         write_text_atomic(list_path, "".join(str(Path(h.path).resolve()) + "\n" for h in ordered))
         label = int(labels["any"].max())
+        spacing_mm, field_mm = series_geometry_mm(ordered)                  # from the headers read anyway
         flags = {RSNA_SUBTYPES[c]: bool(labels[c].max()) for c in RSNA_SUBTYPES if c in labels.columns}
         rows.append({"case_id": case_id, "patient_id": ordered[0].patient_id or case_id,
                      "image": str(list_path.relative_to(out)), "label": label,
                      "subtypes": _subtypes_of(flags) if label else "", "source": "rsna", "n_slices": len(ordered),
-                     "spacing": spacing_text(series_spacing_mm(ordered))})     # from the headers read anyway
+                     "spacing": spacing_text(spacing_mm), "field_of_view_mm": round(field_mm, 2)})
         slice_rows.append(pd.DataFrame({"case_id": case_id, "slice_index": np.arange(len(ordered)),
                                         "label": labels["any"].astype(int).to_numpy(), "sop_uid": sops}))
     return pd.DataFrame(rows), pd.concat(slice_rows, ignore_index=True) if slice_rows else None, bad
@@ -454,9 +460,11 @@ def _cq500_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, None, list[tup
         slices = group_series(headers)[uid]
         try: ordered = order_slices(slices, studies[number])
         except ScanError as exc: bad.append((name, str(exc))); continue
+        spacing_mm, field_mm = series_geometry_mm(ordered)
         rows.append({"case_id": name, "patient_id": name, "image": _image_of_series(ordered, out, name, "cq500_scans"),
                      "label": label, "subtypes": _subtypes_of(flags) if label else "", "source": "cq500",
-                     "n_slices": len(ordered), "spacing": spacing_text(series_spacing_mm(ordered)), "series": uid})
+                     "n_slices": len(ordered), "spacing": spacing_text(spacing_mm), "field_of_view_mm": round(field_mm, 2),
+                     "series": uid})
     return pd.DataFrame(rows), None, bad
 
 # %% ../nbs/03_datasets.ipynb #b5234c42
@@ -484,10 +492,17 @@ def _folder_manifest(root: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, lis
                              "image": [str(i.resolve()) for i in images], "label": labels["label"].to_numpy(),
                              "subtypes": labels["subtypes"].to_numpy() if "subtypes" in labels.columns else "",
                              "source": "folder"})
-    spacings = [volume_file_spacing_mm(image) for image in images]      # from the headers of volume files alone
-    if any(spacings): manifest["spacing"] = [spacing_text(s) if s else "" for s in spacings]
+    geometry, bad = {}, []                          # from the headers of volume files and DICOM series alone
+    for case_id, image in _progress(list(zip(manifest["case_id"], images)), "reading scan headers", at_least=20):
+        try: geometry[case_id] = scan_geometry(image)
+        except ScanError as exc: bad.append((case_id, str(exc)))
+    manifest = manifest[~manifest["case_id"].isin([case for case, _ in bad])].reset_index(drop=True)
+    known = [geometry[case_id] for case_id in manifest["case_id"]]
+    if any(known):
+        manifest["spacing"] = [spacing_text(g[0]) if g else "" for g in known]
+        manifest["field_of_view_mm"] = [round(g[1], 2) if g else np.nan for g in known]
     slice_path = root / "slice_labels.csv"
-    return manifest, pd.read_csv(slice_path, dtype={"case_id": str}) if slice_path.exists() else None, []
+    return manifest, pd.read_csv(slice_path, dtype={"case_id": str}) if slice_path.exists() else None, bad
 
 def _synthetic_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, list]:
     """The manifest ich-synth wrote, image paths re-expressed relative to `out` (absolute if out != root)."""

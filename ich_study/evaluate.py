@@ -778,8 +778,8 @@ def external_spacing_note(manifest: pd.DataFrame, external: pd.DataFrame) -> str
     trained, tested = spacing_range(manifest), slice_spacings(external)
     return _external_range_note("Slice spacing", tested, trained,
                                 f"the manifest of the {'training' if trained is None else 'tested'} dataset does not give "
-                                "every scan's (`spacing`: ich-prepare records it from volume files' headers, from the rsna "
-                                "and cq500 sources, and from every scan with --verify).")
+                                "every scan's (`spacing`: ich-prepare records it from the headers of volume files and DICOM "
+                                "series, and from every scan with --verify).")
 
 def external_field_of_view_note(manifest: pd.DataFrame, external: pd.DataFrame, crop_mm: float | None = None) -> str:
     """The report's sentence on the field of view of another dataset's scans (`external`) against that of the
@@ -792,8 +792,9 @@ def external_field_of_view_note(manifest: pd.DataFrame, external: pd.DataFrame, 
     tested = None if trained is None else fields_of_view(external)
     if tested is not None: tested = tested.round(1)                  # to 0.1 mm, as the trained range
     return _external_range_note("Field of view", tested, trained,
-                                f"it is read from the headers of NIfTI, MetaImage and NRRD files, and the "
-                                f"{'training' if trained is None else 'tested'} dataset has scans of another kind.")
+                                "it is known from the headers of volume files and DICOM series (`field_of_view_mm`, which "
+                                f"ich-prepare records), and the {'training' if trained is None else 'tested'} dataset has "
+                                "scans without it (pre-windowed images, or a manifest prepared before it was recorded).")
 
 def with_external_test(rows: pd.DataFrame, external: pd.DataFrame) -> pd.DataFrame:
     """A run's split manifest (`rows`, with `split`) with its test scans replaced by every scan of `external`."""

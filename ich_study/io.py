@@ -22,8 +22,8 @@ __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOW
            'GREY_TOLERANCE', 'Scan', 'volume_file_spacing_mm', 'field_of_view_mm', 'volume_file_field_of_view_mm',
            'DicomSlice', 'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial', 'order_slices',
            'series_spacing_mm', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe', 'image_stack_files',
-           'scan_kind', 'check_one_kind', 'read_scan', 'scan_fingerprint', 'head_content_ml', 'head_coverage_mm',
-           'check_head_content']
+           'scan_kind', 'check_one_kind', 'read_scan', 'series_geometry_mm', 'scan_geometry', 'scan_fingerprint',
+           'head_content_ml', 'head_coverage_mm', 'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -146,8 +146,9 @@ def volume_file_spacing_mm(path: str | os.PathLike) -> tuple[float, float, float
     return None if header is None else header[0]
 
 def field_of_view_mm(rows: int, columns: int, spacing_mm: Sequence[float]) -> float:
-    """The side in mm of the square the preprocessing pads a slice of `rows` x `columns` voxels of (z, y, x) size
-    `spacing_mm` to, before resizing it to a model's matrix: how wide the head's surroundings are."""
+    """The side in mm of the square a slice of `rows` x `columns` voxels of (z, y, x) size `spacing_mm` fills once
+    padded (the square the preprocessing resizes to a model's matrix, unless the model cuts a square around the head
+    instead, `crop_mm` in `04_preprocess`): how wide the head's surroundings are."""
     return float(max(rows * spacing_mm[1], columns * spacing_mm[2]))
 
 def volume_file_field_of_view_mm(path: str | os.PathLike) -> float | None:
@@ -447,18 +448,21 @@ def _slices_hu(ordered: Sequence[DicomSlice]) -> list[np.ndarray]:
         slices.append(decoded[header.path][header.frame].astype(np.float32) * slope + intercept)
     return slices
 
-def _read_dicom(files: Sequence[str | os.PathLike], source: str, series: str | None) -> Scan:
-    """Read the chosen DICOM series among `files` (files of one image each, or enhanced multi-frame files) into a
-    HU `Scan`."""
+def _chosen_series(files: Sequence[str | os.PathLike], source: str, series: str | None) -> list[DicomSlice]:
+    """The headers of the DICOM series read among `files` (files of one image each, or enhanced multi-frame files),
+    ordered inferior to superior and checked (`choose_series`, `order_slices`); no pixels are read."""
     headers = [h for f in files for h in read_dicom_frames(f)]
     if not headers:
         raise ScanError(source, "no DICOM image files found")
     groups = group_series(headers)
-    uid = choose_series(groups, source, series)
-    slices = groups[uid]
+    slices = groups[choose_series(groups, source, series)]
     if slices[0].modality != "CT":
         raise ScanError(source, f"modality {slices[0].modality or 'none'}: not a CT series")
-    ordered = order_slices(slices, source)
+    return order_slices(slices, source)
+
+def _read_dicom(files: Sequence[str | os.PathLike], source: str, series: str | None) -> Scan:
+    """Read the chosen DICOM series among `files` (`_chosen_series`) into a HU `Scan`."""
+    ordered = _chosen_series(files, source, series)
     volume = np.stack(_slices_hu(ordered)).astype(np.float32)
     step, row_mm, column_mm = series_spacing_mm(ordered)
     normal = ordered[0].normal
@@ -468,7 +472,7 @@ def _read_dicom(files: Sequence[str | os.PathLike], source: str, series: str | N
     image.SetSpacing((column_mm, row_mm, step))
     image.SetOrigin(tuple(float(v) for v in ordered[0].position))
     image.SetDirection(tuple(float(v) for v in np.column_stack([row, column, direction_z]).ravel()))
-    return _scan_from_image(image, source, modality="CT", series=uid)
+    return _scan_from_image(image, source, modality="CT", series=ordered[0].series_uid)
 
 # %% ../nbs/02_io.ipynb #e75775ed
 WINDOWED_SLICE_MM = 5.0
@@ -592,25 +596,33 @@ def check_one_kind(kinds: dict[str, tuple[str, tuple[str, ...]]], root: str | os
     raise ScanError(root, f"the dataset mixes kinds of scan: {mixed}. A model learns from one kind (HU, which it "
                           "windows itself, or images windowed elsewhere); prepare each kind as a dataset of its own")
 
-def read_scan(path: str | os.PathLike | Sequence[str | os.PathLike], series: str | None = None) -> Scan:
-    """Read a head CT (volume file, DICOM folder/list, or pre-windowed image stack) as a `Scan`."""
+def _dicom_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[list[Path], str] | None:
+    """The DICOM files `read_scan(path)` reads, and the name its errors give, for a list of files, a folder of DICOM
+    files or a .txt list of them; None for any other path. ScanError for a missing path or listed file."""
     if isinstance(path, (list, tuple)):
         files = [Path(p) for p in path]
         missing = [p for p in files if not p.exists()]
         if missing: raise ScanError(missing[0], "no such file")
-        return _read_dicom(files, str(files[0].parent) if files else "", series)
+        return files, str(files[0].parent) if files else ""
     path = Path(path)
     if not path.exists(): raise ScanError(path, "no such file or folder")
     if path.is_dir():
         form, files = _folder_form(path)
-        return _read_dicom(files, str(path), series) if form == "dicom" else _read_image_stack(path)
+        return (files, str(path)) if form == "dicom" else None
+    if _suffix(path) != ".txt": return None
+    files = _listed_files(path)
+    if not files: raise ScanError(path, "empty list of DICOM files")
+    missing = [p for p in files if not p.exists()]
+    if missing: raise ScanError(missing[0], f"no such file (listed in {path})")
+    return files, str(path)
+
+def read_scan(path: str | os.PathLike | Sequence[str | os.PathLike], series: str | None = None) -> Scan:
+    """Read a head CT (volume file, DICOM folder/list, or pre-windowed image stack) as a `Scan`."""
+    dicom = _dicom_files(path)
+    if dicom is not None: return _read_dicom(*dicom, series)
+    path = Path(path)
+    if path.is_dir(): return _read_image_stack(path)
     suffix = _suffix(path)
-    if suffix == ".txt":
-        files = _listed_files(path)
-        if not files: raise ScanError(path, "empty list of DICOM files")
-        missing = [p for p in files if not p.exists()]
-        if missing: raise ScanError(missing[0], f"no such file (listed in {path})")
-        return _read_dicom(files, str(path), series)
     if suffix in VOLUME_SUFFIXES: return _read_volume_file(path)
     if suffix in IMAGE_SUFFIXES:
         raise ScanError(path, "a single 2D image where a volume is needed (give the folder of slices)")
@@ -618,6 +630,27 @@ def read_scan(path: str | os.PathLike | Sequence[str | os.PathLike], series: str
         if len(read_dicom_frames(path)) > 1: return _read_dicom([path], str(path), series)   # an enhanced CT file
         raise ScanError(path, "a single DICOM slice: a 2D image where a volume is needed (give the series folder)")
     raise ScanError(path, f"unknown file type {suffix!r} (expected NIfTI, MHA/MHD, NRRD, DICOM or an image folder)")
+
+# %% ../nbs/02_io.ipynb #26bf2015
+def series_geometry_mm(ordered: Sequence[DicomSlice]) -> tuple[tuple[float, float, float], float]:
+    """The (z, y, x) voxel size (`series_spacing_mm`) and field of view (`field_of_view_mm`) in mm of a DICOM series
+    ordered by `order_slices`, from its headers alone."""
+    spacing_mm = series_spacing_mm(ordered)
+    return spacing_mm, field_of_view_mm(ordered[0].rows, ordered[0].columns, spacing_mm)
+
+def scan_geometry(path: str | os.PathLike | Sequence[str | os.PathLike],
+                  series: str | None = None) -> tuple[tuple[float, float, float], float] | None:
+    """The (z, y, x) voxel size and the field of view in mm that reading `path` (`read_scan`) gives, from headers
+    alone: a volume file's, or those of the DICOM series `read_scan` chooses (a folder, a .txt list, an enhanced
+    file). None for pre-windowed images, which carry neither, and where a volume file's header does not say; the
+    ScanError `read_scan` would raise where the DICOM headers already show the series cannot be read."""
+    dicom = _dicom_files(path)
+    if dicom is None and _is_dicom_file(Path(path)) and len(read_dicom_frames(path)) > 1:
+        dicom = [Path(path)], str(path)                                      # an enhanced CT file
+    if dicom is not None: return series_geometry_mm(_chosen_series(*dicom, series))
+    header = _volume_file_header(path)
+    return None if header is None else (header[0], field_of_view_mm(header[1][1], header[1][2], header[0]))
+
 
 # %% ../nbs/02_io.ipynb #f853fc3f
 def _scan_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:

@@ -344,10 +344,11 @@ def predict_scans(model: ICHNet, manifest_rows: pd.DataFrame, preprocess_config:
         rows.append({"case_id": case_id, "label": int(getattr(row, "label", -1)),
                      "probability": float(scan_probability[0]),
                      "slice_probabilities": json.dumps([round(float(p), 6) for p in slice_probabilities[0]])})
-        if case_id in influence_cases:
-            rows[-1]["slice_influence"] = json.dumps([round(float(d), 6) for d in model.slice_influence(features)])
+        if influence_cases:
+            rows[-1]["slice_influence"] = (json.dumps([round(float(d), 6) for d in model.slice_influence(features)])
+                                           if case_id in influence_cases else "")
     columns = ["case_id", "label", "probability", "slice_probabilities"] + (["slice_influence"] if influence_cases else [])
-    return pd.DataFrame(rows, columns=columns).fillna({"slice_influence": ""})
+    return pd.DataFrame(rows, columns=columns)
 
 def predict_slices(model: ICHNet, dataset, indices: Sequence[int], device: torch.device,
                    batch_size: int = 25, progress: bool = True) -> pd.DataFrame:

@@ -10,8 +10,8 @@ import pytest
 import SimpleITK as sitk
 
 from ich_study.core import LabelError, ScanError, SplitError
-from ich_study.datasets import (assign_split, cranial_cavity_mask, cranial_cavity_slices, load_or_make_splits,
-                                load_splits, make_splits, prepare_cli, prepare_dataset, pretraining_counts,
+from ich_study.datasets import (assign_split, cranial_cavity_mask, cranial_cavity_slices, field_of_view_range,
+                                fields_of_view, load_or_make_splits, load_splits, make_splits, prepare_cli, prepare_dataset, pretraining_counts,
                                 pretraining_slices, read_manifest, read_slice_labels, validate_manifest)
 from ich_study.io import Scan, read_scan, write_dicom_series
 
@@ -190,6 +190,33 @@ def test_a_scan_copied_under_another_case_id_is_a_bad_scan(tmp_path, capsys):
     assert read_manifest(tmp_path / "out").case_id.tolist() == ["a", "b"]
 
 
+def test_a_folder_of_dicom_series_gives_spacing_and_field_of_view_from_the_headers(tmp_path):
+    """Without --verify, ich-prepare records each DICOM series' voxel size and field of view from its headers, as for
+    a volume file, and as reading the scans gives them; a series with a missing slice is a bad scan already."""
+    slices_of_a = write_dicom_series(head(6), tmp_path / "a", spacing_mm=(2.5, 0.45, 0.45), patient_id="a")
+    write_dicom_series(head(6), tmp_path / "b" / "thin", spacing_mm=(1.25, 0.5, 0.5), patient_id="b", seed=1)
+    write_dicom_series(head(3), tmp_path / "b" / "thick", spacing_mm=(2.5, 0.5, 0.5), patient_id="b", seed=2)
+    volume = sitk.GetImageFromArray(head(6)); volume.SetSpacing((0.6, 0.6, 3.0))
+    sitk.WriteImage(volume, str(tmp_path / "c.nii.gz"))
+    pd.DataFrame({"image": ["a", "b", "c.nii.gz"], "label": [1, 0, 0]}).to_csv(tmp_path / "labels.csv", index=False)
+    manifest = prepare_dataset("folder", tmp_path, tmp_path / "out", check_heads=False)
+    assert manifest.spacing.tolist() == ["2.5,0.45,0.45", "1.25,0.5,0.5", "3,0.6,0.6"]   # b: the thin series, as read
+    assert manifest.field_of_view_mm.tolist() == pytest.approx([10.8, 12.0, 14.4])     # 24 pixels each
+    verified = prepare_dataset("folder", tmp_path, tmp_path / "verified", verify_scans=True, check_heads=False)
+    assert verified.spacing.tolist() == manifest.spacing.tolist()
+    for row in manifest.itertuples():
+        scan = read_scan(row.image)
+        assert row.field_of_view_mm == pytest.approx(max(np.multiply(scan.volume.shape[1:], scan.spacing_mm[1:])))
+    assert field_of_view_range(read_manifest(tmp_path / "out")) == [10.8, 14.4]
+    assert fields_of_view(manifest).round(2).to_dict() == {"a": 10.8, "b": 12.0, "c": 14.4}
+    slices_of_a[2].unlink()                                          # the third slice from the feet, lost in the export
+    with pytest.raises(ScanError, match=r"bad scan 'a': .*missing slice"):
+        prepare_dataset("folder", tmp_path, tmp_path / "lost", check_heads=False)
+    assert not (tmp_path / "lost" / "manifest.csv").exists()
+    kept = prepare_dataset("folder", tmp_path, tmp_path / "lost", skip_bad=True, check_heads=False)
+    assert kept.case_id.tolist() == ["b", "c"]
+
+
 # ---------------------------------------------------------------------- sources
 @pytest.mark.skipif(not CT_ICH.exists(), reason="CT-ICH copy not present")
 def test_ct_ich_real_release(tmp_path):
@@ -264,6 +291,7 @@ def test_rsna_layout(tmp_path):
         assert row.image.endswith(".txt") and not Path(row.image).is_absolute()
         scan = read_scan(tmp_path / "out" / row.image)
         assert scan.n_slices == row.n_slices and scan.volume.shape[1:] == (24, 24)
+    assert manifest.field_of_view_mm.tolist() == [12.0] * 4                  # 24 pixels of 0.5 mm
     splits = pd.read_csv(tmp_path / "out/splits.csv")
     assert sorted(splits.patient_id) == ["ID_a", "ID_b", "ID_c"]
 
@@ -294,6 +322,7 @@ def test_cq500_layout(tmp_path):
     manifest = prepare_dataset("cq500", root, tmp_path / "out", verify_scans=True, check_heads=False)
     assert manifest.set_index("case_id").label.to_dict() == {"CQ500-CT-0": 1, "CQ500-CT-1": 0}   # majority
     assert manifest.subtypes.tolist() == ["SDH", ""]
+    assert manifest.field_of_view_mm.tolist() == [12.0, 12.0]           # 24 pixels of 0.5 mm, from the headers
     assert all(image.endswith("CT PLAIN THIN") for image in manifest.image)
     assert manifest.n_slices.tolist() == [8, 8]
     unverified = prepare_dataset("cq500", root, tmp_path / "unverified", check_heads=False)   # headers alone

@@ -8,7 +8,7 @@ import SimpleITK as sitk
 from PIL import Image
 
 from ich_study.core import ScanError
-from ich_study.io import Scan, read_scan, write_dicom_series
+from ich_study.io import Scan, read_scan, scan_geometry, write_dicom_series
 
 CT_ICH = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ct-ich"
 
@@ -85,6 +85,10 @@ def test_dicom_errors(tmp_path):
     one = write_dicom_series(volume[:1], tmp_path / "one")
     with pytest.raises(ScanError, match="2D"):
         read_scan(one[0])
+    for folder, problem in [("mr", "not a CT"), ("gap", "missing slice"), ("uneven", "uneven|missing|gap"),
+                            ("one", "2D"), ("nowhere", "no such file")]:      # the headers alone tell the same
+        with pytest.raises(ScanError, match=problem):
+            scan_geometry(tmp_path / folder)
 
 
 def test_dicom_file_list_txt(tmp_path):

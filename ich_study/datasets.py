@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import ndimage
 
 from .core import LabelError, ScanError, SplitError, ConfigError, run_cli, write_csv
-from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices, series_geometry_mm,
+from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices, series_geometry,
                           is_axial, image_stack_files, scan_kind, check_one_kind, check_head_content,
                           scan_fingerprint, scan_geometry, volume_file_field_of_view_mm)
 
@@ -331,7 +331,7 @@ def _ctich_manifest(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[
             mask = root / "masks" / image.name
             row["mask"] = str(mask.resolve()) if mask.exists() else ""
             if (geometry := scan_geometry(image)):
-                row.update(spacing=spacing_text(geometry[0]), field_of_view_mm=round(geometry[1], 2))
+                row.update(spacing=spacing_text(geometry.spacing_mm), field_of_view_mm=round(geometry.field_of_view_mm, 2))
         rows.append(row)
         slice_rows.append(pd.DataFrame({"case_id": case_id, "slice_index": group.SliceNumber.to_numpy() - 1,
                                         "label": (group.No_Hemorrhage.to_numpy() == 0).astype(int)}))
@@ -380,12 +380,12 @@ def _rsna_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame, l
         list_path = out / "rsna_scans" / f"{case_id}.txt"
         write_text_atomic(list_path, "".join(str(Path(h.path).resolve()) + "\n" for h in ordered))
         label = int(labels["any"].max())
-        spacing_mm, field_mm = series_geometry_mm(ordered)                  # from the headers read anyway
+        geometry = series_geometry(ordered)                                 # from the headers read anyway
         flags = {RSNA_SUBTYPES[c]: bool(labels[c].max()) for c in RSNA_SUBTYPES if c in labels.columns}
         rows.append({"case_id": case_id, "patient_id": ordered[0].patient_id or case_id,
                      "image": str(list_path.relative_to(out)), "label": label,
                      "subtypes": _subtypes_of(flags) if label else "", "source": "rsna", "n_slices": len(ordered),
-                     "spacing": spacing_text(spacing_mm), "field_of_view_mm": round(field_mm, 2)})
+                     "spacing": spacing_text(geometry.spacing_mm), "field_of_view_mm": round(geometry.field_of_view_mm, 2)})
         slice_rows.append(pd.DataFrame({"case_id": case_id, "slice_index": np.arange(len(ordered)),
                                         "label": labels["any"].astype(int).to_numpy(), "sop_uid": sops}))
     return pd.DataFrame(rows), pd.concat(slice_rows, ignore_index=True) if slice_rows else None, bad
@@ -460,11 +460,11 @@ def _cq500_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, None, list[tup
         slices = group_series(headers)[uid]
         try: ordered = order_slices(slices, studies[number])
         except ScanError as exc: bad.append((name, str(exc))); continue
-        spacing_mm, field_mm = series_geometry_mm(ordered)
+        geometry = series_geometry(ordered)
         rows.append({"case_id": name, "patient_id": name, "image": _image_of_series(ordered, out, name, "cq500_scans"),
                      "label": label, "subtypes": _subtypes_of(flags) if label else "", "source": "cq500",
-                     "n_slices": len(ordered), "spacing": spacing_text(spacing_mm), "field_of_view_mm": round(field_mm, 2),
-                     "series": uid})
+                     "n_slices": geometry.n_slices, "spacing": spacing_text(geometry.spacing_mm),
+                     "field_of_view_mm": round(geometry.field_of_view_mm, 2), "series": uid})
     return pd.DataFrame(rows), None, bad
 
 # %% ../nbs/03_datasets.ipynb #b5234c42
@@ -499,8 +499,9 @@ def _folder_manifest(root: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, lis
     manifest = manifest[~manifest["case_id"].isin([case for case, _ in bad])].reset_index(drop=True)
     known = [geometry[case_id] for case_id in manifest["case_id"]]
     if any(known):
-        manifest["spacing"] = [spacing_text(g[0]) if g else "" for g in known]
-        manifest["field_of_view_mm"] = [round(g[1], 2) if g else np.nan for g in known]
+        manifest["n_slices"] = pd.array([g.n_slices if g else None for g in known], dtype="Int64")
+        manifest["spacing"] = [spacing_text(g.spacing_mm) if g else "" for g in known]
+        manifest["field_of_view_mm"] = [round(g.field_of_view_mm, 2) if g else np.nan for g in known]
     slice_path = root / "slice_labels.csv"
     return manifest, pd.read_csv(slice_path, dtype={"case_id": str}) if slice_path.exists() else None, bad
 

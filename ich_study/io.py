@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -22,8 +22,8 @@ __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOW
            'GREY_TOLERANCE', 'Scan', 'volume_file_spacing_mm', 'field_of_view_mm', 'volume_file_field_of_view_mm',
            'DicomSlice', 'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial', 'order_slices',
            'series_spacing_mm', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe', 'image_stack_files',
-           'scan_kind', 'check_one_kind', 'read_scan', 'series_geometry_mm', 'scan_geometry', 'scan_fingerprint',
-           'head_content_ml', 'head_coverage_mm', 'check_head_content']
+           'scan_kind', 'check_one_kind', 'read_scan', 'ScanGeometry', 'series_geometry', 'scan_geometry',
+           'scan_fingerprint', 'head_content_ml', 'head_coverage_mm', 'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -632,24 +632,30 @@ def read_scan(path: str | os.PathLike | Sequence[str | os.PathLike], series: str
     raise ScanError(path, f"unknown file type {suffix!r} (expected NIfTI, MHA/MHD, NRRD, DICOM or an image folder)")
 
 # %% ../nbs/02_io.ipynb #26bf2015
-def series_geometry_mm(ordered: Sequence[DicomSlice]) -> tuple[tuple[float, float, float], float]:
-    """The (z, y, x) voxel size (`series_spacing_mm`) and field of view (`field_of_view_mm`) in mm of a DICOM series
-    ordered by `order_slices`, from its headers alone."""
-    spacing_mm = series_spacing_mm(ordered)
-    return spacing_mm, field_of_view_mm(ordered[0].rows, ordered[0].columns, spacing_mm)
+class ScanGeometry(NamedTuple):
+    """What a scan's headers say of the volume `read_scan` gives: its slices, voxel size and field of view."""
+    n_slices: int
+    spacing_mm: tuple[float, float, float]      # (z, y, x)
+    field_of_view_mm: float                     # `field_of_view_mm`
 
-def scan_geometry(path: str | os.PathLike | Sequence[str | os.PathLike],
-                  series: str | None = None) -> tuple[tuple[float, float, float], float] | None:
-    """The (z, y, x) voxel size and the field of view in mm that reading `path` (`read_scan`) gives, from headers
+def series_geometry(ordered: Sequence[DicomSlice]) -> ScanGeometry:
+    """The `ScanGeometry` of a DICOM series ordered by `order_slices`, from its headers alone."""
+    spacing_mm = series_spacing_mm(ordered)
+    return ScanGeometry(len(ordered), spacing_mm, field_of_view_mm(ordered[0].rows, ordered[0].columns, spacing_mm))
+
+def scan_geometry(path: str | os.PathLike | Sequence[str | os.PathLike], series: str | None = None) -> ScanGeometry | None:
+    """The number of slices, voxel size and field of view that reading `path` (`read_scan`) gives, from headers
     alone: a volume file's, or those of the DICOM series `read_scan` chooses (a folder, a .txt list, an enhanced
-    file). None for pre-windowed images, which carry neither, and where a volume file's header does not say; the
+    file). None for pre-windowed images, which carry no sizes, and where a volume file's header does not say; the
     ScanError `read_scan` would raise where the DICOM headers already show the series cannot be read."""
     dicom = _dicom_files(path)
     if dicom is None and _is_dicom_file(Path(path)) and len(read_dicom_frames(path)) > 1:
         dicom = [Path(path)], str(path)                                      # an enhanced CT file
-    if dicom is not None: return series_geometry_mm(_chosen_series(*dicom, series))
+    if dicom is not None: return series_geometry(_chosen_series(*dicom, series))
     header = _volume_file_header(path)
-    return None if header is None else (header[0], field_of_view_mm(header[1][1], header[1][2], header[0]))
+    if header is None: return None
+    spacing_mm, size = header
+    return ScanGeometry(size[0], spacing_mm, field_of_view_mm(size[1], size[2], spacing_mm))
 
 
 # %% ../nbs/02_io.ipynb #f853fc3f

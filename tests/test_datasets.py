@@ -190,9 +190,10 @@ def test_a_scan_copied_under_another_case_id_is_a_bad_scan(tmp_path, capsys):
     assert read_manifest(tmp_path / "out").case_id.tolist() == ["a", "b"]
 
 
-def test_a_folder_of_dicom_series_gives_spacing_and_field_of_view_from_the_headers(tmp_path):
-    """Without --verify, ich-prepare records each DICOM series' voxel size and field of view from its headers, as for
-    a volume file, and as reading the scans gives them; a series with a missing slice is a bad scan already."""
+def test_a_folder_of_dicom_series_gives_its_geometry_from_the_headers(tmp_path):
+    """Without --verify, ich-prepare records each DICOM series' number of slices, voxel size and field of view from its
+    headers, as for a volume file, and as reading the scans gives them; a series with a missing slice is a bad scan
+    already."""
     slices_of_a = write_dicom_series(head(6), tmp_path / "a", spacing_mm=(2.5, 0.45, 0.45), patient_id="a")
     write_dicom_series(head(6), tmp_path / "b" / "thin", spacing_mm=(1.25, 0.5, 0.5), patient_id="b", seed=1)
     write_dicom_series(head(3), tmp_path / "b" / "thick", spacing_mm=(2.5, 0.5, 0.5), patient_id="b", seed=2)
@@ -200,10 +201,11 @@ def test_a_folder_of_dicom_series_gives_spacing_and_field_of_view_from_the_heade
     sitk.WriteImage(volume, str(tmp_path / "c.nii.gz"))
     pd.DataFrame({"image": ["a", "b", "c.nii.gz"], "label": [1, 0, 0]}).to_csv(tmp_path / "labels.csv", index=False)
     manifest = prepare_dataset("folder", tmp_path, tmp_path / "out", check_heads=False)
+    assert manifest.n_slices.tolist() == [6, 6, 6]
     assert manifest.spacing.tolist() == ["2.5,0.45,0.45", "1.25,0.5,0.5", "3,0.6,0.6"]   # b: the thin series, as read
     assert manifest.field_of_view_mm.tolist() == pytest.approx([10.8, 12.0, 14.4])     # 24 pixels each
     verified = prepare_dataset("folder", tmp_path, tmp_path / "verified", verify_scans=True, check_heads=False)
-    assert verified.spacing.tolist() == manifest.spacing.tolist()
+    assert verified.spacing.tolist() == manifest.spacing.tolist() and verified.n_slices.tolist() == [6, 6, 6]
     for row in manifest.itertuples():
         scan = read_scan(row.image)
         assert row.field_of_view_mm == pytest.approx(max(np.multiply(scan.volume.shape[1:], scan.spacing_mm[1:])))

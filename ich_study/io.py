@@ -21,9 +21,9 @@ from .core import ScanError, atomic_write
 __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOWED_SLICE_MM', 'WINDOWED_PIXEL_MM',
            'GREY_TOLERANCE', 'Scan', 'volume_file_spacing_mm', 'field_of_view_mm', 'volume_file_field_of_view_mm',
            'DicomSlice', 'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial', 'order_slices',
-           'series_spacing_mm', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe', 'image_stack_files',
-           'scan_kind', 'check_one_kind', 'read_scan', 'ScanGeometry', 'series_geometry', 'scan_geometry',
-           'scan_fingerprint', 'head_content_ml', 'head_coverage_mm', 'check_head_content']
+           'series_spacing_mm', 'check_one_study', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe',
+           'image_stack_files', 'scan_kind', 'check_one_kind', 'read_scan', 'ScanGeometry', 'series_geometry',
+           'scan_geometry', 'scan_fingerprint', 'head_content_ml', 'head_coverage_mm', 'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -300,6 +300,25 @@ def series_spacing_mm(ordered: Sequence[DicomSlice]) -> tuple[float, float, floa
     step = abs(float(np.dot(last - first, ordered[0].normal))) / (len(ordered) - 1)
     return step, float(ordered[0].pixel_spacing[0]), float(ordered[0].pixel_spacing[1])
 
+def check_one_study(groups: dict[str, list[DicomSlice]], source: str | os.PathLike = "") -> None:
+    """ScanError naming `source` when its series (SeriesInstanceUID -> headers) belong to more than one patient
+    (PatientID, where given) or study (StudyInstanceUID): which of them is the scan is then the user's to say."""
+    def described(kind: str, plural: str, key) -> str | None:        # None unless the series have several owners
+        series_of: dict[str, list[str]] = {}
+        for uid, slices in groups.items():
+            if key(slices[0]):
+                series_of.setdefault(key(slices[0]), []).append(
+                    f"{uid} ({slices[0].series_description!r}, {len(slices)} slices)")
+        if len(series_of) < 2: return None
+        return f"CT series of {len(series_of)} {plural}: " + "; ".join(
+            f"{kind} {name}: series {', '.join(series)}" for name, series in sorted(series_of.items()))
+    problem = (described("patient", "patients", lambda header: header.patient_id)
+               or described("study", "studies", lambda header: header.study_uid))
+    if problem:
+        raise ScanError(source, f"{problem}. One scan is one study of one patient: give the folder (or a .txt list of "
+                                "the files) of one, or name its series (ich-predict --series: its SeriesInstanceUID, "
+                                "number or a word of its description)")
+
 def choose_series(groups: dict[str, list[DicomSlice]], source: str | os.PathLike = "",
                   series: str | None = None) -> str:
     """The SeriesInstanceUID to read: the one named by `series`, else the axial CT series with most slices."""
@@ -319,6 +338,7 @@ def choose_series(groups: dict[str, list[DicomSlice]], source: str | os.PathLike
     if not ct:
         modalities = sorted({s[0].modality or "none" for s in groups.values()})
         raise ScanError(source, f"modality {', '.join(modalities)}: not a CT series")
+    check_one_study(ct, source)
     axial = {uid: s for uid, s in ct.items() if is_axial(s)} or ct
     return max(axial, key=lambda uid: len(axial[uid]))
 

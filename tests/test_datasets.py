@@ -195,8 +195,10 @@ def test_a_folder_of_dicom_series_gives_its_geometry_from_the_headers(tmp_path):
     headers, as for a volume file, and as reading the scans gives them; a series with a missing slice is a bad scan
     already."""
     slices_of_a = write_dicom_series(head(6), tmp_path / "a", spacing_mm=(2.5, 0.45, 0.45), patient_id="a")
-    write_dicom_series(head(6), tmp_path / "b" / "thin", spacing_mm=(1.25, 0.5, 0.5), patient_id="b", seed=1)
-    write_dicom_series(head(3), tmp_path / "b" / "thick", spacing_mm=(2.5, 0.5, 0.5), patient_id="b", seed=2)
+    write_dicom_series(head(6), tmp_path / "b" / "thin", spacing_mm=(1.25, 0.5, 0.5), patient_id="b", seed=1,
+                       study_uid="1.2.3")
+    write_dicom_series(head(3), tmp_path / "b" / "thick", spacing_mm=(2.5, 0.5, 0.5), patient_id="b", seed=2,
+                       study_uid="1.2.3")
     volume = sitk.GetImageFromArray(head(6)); volume.SetSpacing((0.6, 0.6, 3.0))
     sitk.WriteImage(volume, str(tmp_path / "c.nii.gz"))
     pd.DataFrame({"image": ["a", "b", "c.nii.gz"], "label": [1, 0, 0]}).to_csv(tmp_path / "labels.csv", index=False)

@@ -58,14 +58,34 @@ def test_feet_first_series_is_reoriented(tmp_path):
 
 def test_several_series_choose_most_slices_or_named(tmp_path):
     volume = phantom(8)
-    write_dicom_series(volume, tmp_path / "study/a", series_description="thin axial")
+    write_dicom_series(volume, tmp_path / "study/a", series_description="thin axial", study_uid="1.2.3")
     write_dicom_series(volume[::2], tmp_path / "study/b", series_description="thick axial",
-                       spacing_mm=(10.0, 0.5, 0.5), seed=3)
+                       spacing_mm=(10.0, 0.5, 0.5), seed=3, study_uid="1.2.3")
     write_dicom_series(volume, tmp_path / "study/c", modality="MR", series_description="mr", seed=4)
     assert read_scan(tmp_path / "study").n_slices == 8
     assert read_scan(tmp_path / "study", series="thick").n_slices == 4
     with pytest.raises(ScanError, match="no series matches"):
         read_scan(tmp_path / "study", series="sagittal")
+
+
+def test_a_folder_of_several_studies_or_patients_is_refused_unless_a_series_is_named(tmp_path):
+    """An export of two studies (admission and follow-up) or of two patients is not one scan: read_scan refuses it,
+    naming each study or patient with its series, rather than classify whichever has the most slices."""
+    volume = phantom(8)
+    admission = write_dicom_series(volume, tmp_path / "export/1", series_description="admission", study_uid="1.2.3",
+                                   series_uid="1.2.3.1")
+    write_dicom_series(volume[::2], tmp_path / "export/2", series_description="day 2", spacing_mm=(10.0, 0.5, 0.5),
+                       seed=3, study_uid="1.2.4", series_uid="1.2.4.1")
+    with pytest.raises(ScanError, match=r"export: CT series of 2 studies: study 1\.2\.3: series 1\.2\.3\.1 "
+                                        r"\('admission', 8 slices\); study 1\.2\.4: series 1\.2\.4\.1 \('day 2', 4 slices\)"):
+        read_scan(tmp_path / "export")
+    assert read_scan(tmp_path / "export", series="day 2").n_slices == 4
+    assert read_scan(tmp_path / "export/1").n_slices == read_scan(admission).n_slices == 8    # one study's folder, its files
+    write_dicom_series(volume, tmp_path / "export/3", patient_id="OTHER", seed=5)
+    with pytest.raises(ScanError, match="CT series of 2 patients: patient OTHER: series"):
+        read_scan(tmp_path / "export")
+    with pytest.raises(ScanError, match="CT series of 2 patients"):
+        scan_geometry(tmp_path / "export")
 
 
 def test_dicom_errors(tmp_path):

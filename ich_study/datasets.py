@@ -19,7 +19,7 @@ from scipy import ndimage
 from .core import LabelError, ScanError, SplitError, ConfigError, run_cli, write_csv
 from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices, series_geometry,
                           is_axial, image_stack_files, scan_kind, check_one_kind, check_head_content,
-                          scan_fingerprint, scan_geometry, volume_file_field_of_view_mm)
+                          scan_fingerprint, scan_geometry, volume_file_field_of_view_mm, volume_fingerprint)
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPACING_TOLERANCE', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES',
@@ -533,8 +533,9 @@ def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike
     `skip_bad`, are reported and left out);
     `cavity` also runs the cranial-cavity detector and stores its answer per slice in
     slice_labels.cranial_cavity, so pre-training need not.
-    A scan read for either that is a byte-for-byte copy of an earlier one (`scan_fingerprint`) is a bad scan: one
-    scan under two case ids could sit in two splits, training a model and testing it.
+    A scan read for either that is a copy of an earlier one, byte for byte (`scan_fingerprint`) or voxel for voxel
+    (`volume_fingerprint`: exported again under other headers, or in another format), is a bad scan: one scan under
+    two case ids could sit in two splits, training a model and testing it.
     A scan read for either must hold a head (`check_head_content`: air, a phantom, an empty export or
     slices spanning under 80 mm of one is a bad scan like an unreadable one); `check_heads=False` skips
     that check (toy volumes)."""
@@ -556,10 +557,12 @@ def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike
                 path = resolve_image(row.image, out)
                 scan = read_scan(path)
                 if check_heads: check_head_content(path, scan)
-                first = first_copies.setdefault(scan_fingerprint(path), (row.case_id, path))
-                if first[0] != row.case_id:
-                    raise ScanError(path, f"the same scan as case {first[0]!r} ({first[1]}), byte for byte: one scan "
-                                          "under two case ids could sit in two splits, training a model and testing it")
+                for fingerprint, alike in ((scan_fingerprint(path), "byte for byte"),
+                                           ("voxels " + volume_fingerprint(scan), "voxel for voxel")):
+                    first = first_copies.setdefault(fingerprint, (row.case_id, path))
+                    if first[0] != row.case_id:
+                        raise ScanError(path, f"the same scan as case {first[0]!r} ({first[1]}), {alike}: one scan "
+                                              "under two case ids could sit in two splits, training a model and testing it")
                 spacings[row.case_id] = (scan.n_slices, spacing_text(scan.spacing_mm))
                 if cavity: cavities[row.case_id] = cranial_cavity_slices(scan)
             except ScanError as exc: bad.append((row.case_id, str(exc)))

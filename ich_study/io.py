@@ -23,7 +23,8 @@ __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOW
            'DicomSlice', 'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial', 'order_slices',
            'series_spacing_mm', 'check_one_study', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe',
            'image_stack_files', 'scan_kind', 'check_one_kind', 'read_scan', 'ScanGeometry', 'series_geometry',
-           'scan_geometry', 'scan_fingerprint', 'head_content_ml', 'head_coverage_mm', 'check_head_content']
+           'scan_geometry', 'scan_fingerprint', 'volume_fingerprint', 'head_content_ml', 'head_coverage_mm',
+           'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -703,6 +704,14 @@ def scan_fingerprint(path: str | os.PathLike | Sequence[str | os.PathLike], piec
                     handle.seek(size * piece // pieces)
                     digest.update(handle.read(piece_bytes))
     except OSError as exc: raise ScanError(path, f"cannot read ({exc})") from exc
+    return digest.hexdigest()[:16]
+
+def volume_fingerprint(scan: Scan) -> str:
+    """16 hex digits, the same for scans of the same voxels (`Scan.volume` as read: shape, kind and values, not the
+    voxel size or the files), in whatever format or under whatever headers they were written."""
+    volume = np.ascontiguousarray(scan.volume, dtype=np.float32)
+    digest = hashlib.sha256(f"{scan.kind};{volume.shape};".encode())
+    digest.update(volume.tobytes())
     return digest.hexdigest()[:16]
 
 # %% ../nbs/02_io.ipynb #40e3d6e7

@@ -19,11 +19,11 @@ CT_ICH = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ct
 RSNA_TYPES = ["epidural", "intraparenchymal", "intraventricular", "subarachnoid", "subdural", "any"]
 
 
-def head(n_slices=5, size=24):
-    """A tiny head: skull ring (1000 HU) around brain (35 HU) in air."""
+def head(n_slices=5, size=24, brain_hu=35.0):
+    """A tiny head: skull ring (1000 HU) around brain (`brain_hu`; another value for another patient) in air."""
     y, x = np.mgrid[:size, :size]
     radius = np.hypot((y - size / 2) / (size * 0.4), (x - size / 2) / (size * 0.35))
-    slice_ = np.where(radius < 1, 35.0, -1000.0)
+    slice_ = np.where(radius < 1, brain_hu, -1000.0)
     slice_[(radius >= 0.8) & (radius < 1)] = 1000
     return np.repeat(slice_[None], n_slices, 0).astype(np.float32)
 
@@ -190,16 +190,37 @@ def test_a_scan_copied_under_another_case_id_is_a_bad_scan(tmp_path, capsys):
     assert read_manifest(tmp_path / "out").case_id.tolist() == ["a", "b"]
 
 
+def test_a_scan_exported_again_or_converted_is_a_bad_scan(tmp_path, capsys):
+    """Read by --verify, the same scan exported again under another patient id (other headers and file names, so other
+    bytes) or converted to NIfTI is refused as the same scan voxel for voxel, naming both; another scan passes."""
+    rng = np.random.default_rng(1)
+    volume = rng.integers(-1000, 1000, (6, 16, 16)).astype(np.int16)
+    write_dicom_series(volume, tmp_path / "first", patient_id="P1")
+    write_dicom_series(volume, tmp_path / "again", patient_id="ANON-42", seed=9)           # a second export
+    sitk.WriteImage(sitk.GetImageFromArray(volume), str(tmp_path / "converted.nii.gz"))
+    other = volume.copy(); other[3, 8, 8] += 1
+    write_dicom_series(other, tmp_path / "other", patient_id="P2", seed=5)
+    pd.DataFrame({"image": ["first", "again", "converted.nii.gz", "other"], "label": [0, 0, 0, 1],
+                  "patient_id": ["P1", "A42", "C", "P2"]}).to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(ScanError, match=r"again: the same scan as case 'first' \(.*first\), voxel for voxel"):
+        prepare_dataset("folder", tmp_path, tmp_path / "out", verify_scans=True, check_heads=False)
+    prepare_cli(["--source", "folder", "--root", str(tmp_path), "--out", str(tmp_path / "out"), "--verify", "--skip-bad",
+                 "--no-head-check"])
+    err = capsys.readouterr().err
+    assert "skipping bad scan again" in err and "skipping bad scan converted" in err
+    assert read_manifest(tmp_path / "out").case_id.tolist() == ["first", "other"]
+
+
 def test_a_folder_of_dicom_series_gives_its_geometry_from_the_headers(tmp_path):
     """Without --verify, ich-prepare records each DICOM series' number of slices, voxel size and field of view from its
     headers, as for a volume file, and as reading the scans gives them; a series with a missing slice is a bad scan
     already."""
     slices_of_a = write_dicom_series(head(6), tmp_path / "a", spacing_mm=(2.5, 0.45, 0.45), patient_id="a")
-    write_dicom_series(head(6), tmp_path / "b" / "thin", spacing_mm=(1.25, 0.5, 0.5), patient_id="b", seed=1,
-                       study_uid="1.2.3")
-    write_dicom_series(head(3), tmp_path / "b" / "thick", spacing_mm=(2.5, 0.5, 0.5), patient_id="b", seed=2,
-                       study_uid="1.2.3")
-    volume = sitk.GetImageFromArray(head(6)); volume.SetSpacing((0.6, 0.6, 3.0))
+    write_dicom_series(head(6, brain_hu=36), tmp_path / "b" / "thin", spacing_mm=(1.25, 0.5, 0.5), patient_id="b",
+                       seed=1, study_uid="1.2.3")
+    write_dicom_series(head(3, brain_hu=36), tmp_path / "b" / "thick", spacing_mm=(2.5, 0.5, 0.5), patient_id="b",
+                       seed=2, study_uid="1.2.3")
+    volume = sitk.GetImageFromArray(head(6, brain_hu=37)); volume.SetSpacing((0.6, 0.6, 3.0))
     sitk.WriteImage(volume, str(tmp_path / "c.nii.gz"))
     pd.DataFrame({"image": ["a", "b", "c.nii.gz"], "label": [1, 0, 0]}).to_csv(tmp_path / "labels.csv", index=False)
     manifest = prepare_dataset("folder", tmp_path, tmp_path / "out", check_heads=False)
@@ -271,7 +292,8 @@ def write_rsna(root, scans):
     rows = []
     (root / "stage_2_train").mkdir(parents=True)
     for number, (patient, n_slices, positive_index, subtype) in enumerate(scans):
-        paths = write_dicom_series(head(n_slices), root / "tmp" / str(number), patient_id=patient, seed=number,
+        paths = write_dicom_series(head(n_slices, brain_hu=30 + number), root / "tmp" / str(number), patient_id=patient,
+                                   seed=number,
                                    feet_first=number % 2 == 1)
         for path in paths:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
@@ -305,7 +327,8 @@ def test_cq500_layout(tmp_path):
     reads = []
     for number, votes in enumerate([(1, 1, 0), (0, 1, 0)]):
         study = root / f"CQ500CT{number} CQ500CT{number}" / "Unknown Study"
-        write_dicom_series(head(8), study / "CT PLAIN THIN", spacing_mm=(0.625, 0.5, 0.5), patient_id=f"CQ500-CT-{number}",
+        write_dicom_series(head(8, brain_hu=30 + number), study / "CT PLAIN THIN", spacing_mm=(0.625, 0.5, 0.5),
+                           patient_id=f"CQ500-CT-{number}",
                            series_description="CT PLAIN THIN", seed=number * 10)
         write_dicom_series(head(2), study / "CT Plain", spacing_mm=(5.0, 0.5, 0.5), series_description="CT Plain",
                            seed=number * 10 + 1)

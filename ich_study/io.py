@@ -678,7 +678,6 @@ def scan_geometry(path: str | os.PathLike | Sequence[str | os.PathLike], series:
     spacing_mm, size = header
     return ScanGeometry(size[0], spacing_mm, field_of_view_mm(size[1], size[2], spacing_mm))
 
-
 # %% ../nbs/02_io.ipynb #f853fc3f
 def _scan_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
     """The files `read_scan(path)` reads from, in order: the file, a folder's files, or those a list names."""

@@ -765,7 +765,8 @@ def predict_cli(argv: list[str] | None = None) -> None:
                         "given once per model, or as a quoted pattern ('runs/ct-ich/e2e2-fold*/best.pt'), the fold models "
                         "of a cross-validation are averaged: the mean probability against the mean of their thresholds")
     parser.add_argument("scans", nargs="*", help="scan files or folders")
-    parser.add_argument("--manifest", default=None, help="CSV with an 'image' column of scans")
+    parser.add_argument("--manifest", default=None, help="CSV with an 'image' column of scans (relative to the CSV's "
+                        "folder unless absolute) and, where a row names the series to read in its DICOM folder, 'series'")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     parser.add_argument("--no-influence", action="store_true", help="skip slice_influence (N BiLSTM passes per "
                         "scan, about twice the time of classifying it on a CPU: bench/bench_influence.py)")
@@ -785,14 +786,16 @@ def predict_cli(argv: list[str] | None = None) -> None:
     from ich_study.core import set_torch_threads
     from ich_study.train import load_checkpoint, model_from_checkpoint
     set_torch_threads()
-    scans = list(args.scans)
+    scans = [(scan, args.series) for scan in args.scans]          # each scan with the series to read in it
     if args.manifest:
         manifest_path = Path(args.manifest)
         try: manifest = pd.read_csv(manifest_path)
         except (OSError, ValueError) as exc:        # pandas' ParserError and EmptyDataError, undecodable bytes
             parser.error(f"--manifest {manifest_path}: cannot read ({exc})")
         if "image" not in manifest.columns: parser.error(f"--manifest {manifest_path}: no 'image' column")
-        scans += [str(p if Path(p).is_absolute() else manifest_path.parent / p) for p in manifest["image"]]
+        named = manifest["series"].fillna("").astype(str) if "series" in manifest.columns else [""] * len(manifest)
+        scans += [(str(p if Path(p).is_absolute() else manifest_path.parent / p), series or args.series)
+                  for p, series in zip(manifest["image"], named)]
     if not scans: parser.error("give at least one scan or --manifest")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     try:
@@ -807,12 +810,12 @@ def predict_cli(argv: list[str] | None = None) -> None:
         print(json.dumps({"model": args.model[0] if len(args.model) == 1 else args.model, "error": str(exc)}), flush=True)
         raise SystemExit(2)
     failures = 0
-    for scan in scans:
+    for scan, series in scans:
         try:
             # read and preprocessed once (check_ensemble: the models preprocess alike); the first line carries its seconds
-            scan_read, array, timings = prepare_scan(scan, checkpoints[0], not args.no_head_check, args.series)
+            scan_read, array, timings = prepare_scan(scan, checkpoints[0], not args.no_head_check, series)
             lines = [predict_scan(scan, checkpoint, model, device, not args.no_influence, not args.no_head_check,
-                                  args.series, prepared=(scan_read, array, timings if index == 0 else {}))
+                                  series, prepared=(scan_read, array, timings if index == 0 else {}))
                      for index, (checkpoint, model) in enumerate(zip(checkpoints, models))]
             print(json.dumps(lines[0] if len(lines) == 1 else mean_prediction(lines, paths)), flush=True)
         except ICHStudyError as exc:

@@ -645,8 +645,9 @@ def test_predict_reads_the_series_named_in_a_folder_of_several(smoke, tmp_path):
     """A DICOM folder holding two axial series of one head, every slice ("HEAD SOFT") and every other slice ("HEAD
     THICK"), as scanners export thin and thick reconstructions together: the one with the most slices is read unless
     --series names the other, by description or SeriesInstanceUID, and each line says which was read; a --series that
-    matches none is an error line listing the series there. The thick series' slices are twice as far apart as any
-    scan the model trained on, which the checkpoint records and its line's warning names; the thin one's are not."""
+    matches none is an error line listing the series there; in a --manifest a row's 'series' names it. The thick
+    series' slices are twice as far apart as any scan the model trained on, which the checkpoint records and its
+    line's warning names; the thin one's are not."""
     from ich_study.datasets import spacing_warning
     from ich_study.io import read_scan, write_dicom_series
     from ich_study.train import load_checkpoint
@@ -675,6 +676,10 @@ def test_predict_reads_the_series_named_in_a_folder_of_several(smoke, tmp_path):
         assert (line["warning"] is not None) == thick and line["decision"] in ("ICH", "no ICH")
     code, (line,), _ = _predict("--model", model, "--series", "bone", folder)
     assert code == 1 and "no series matches 'bone'" in line["error"] and "'HEAD THICK'" in line["error"]
+    pd.DataFrame({"image": ["study", "study"], "series": ["", "HEAD THICK"]}).to_csv(tmp_path / "scans.csv", index=False)
+    code, lines, stderr = _predict("--model", model, "--no-influence", "--manifest", tmp_path / "scans.csv")
+    assert code == 0, stderr
+    assert [line["series"] for line in lines] == ["1.2.3.1", "1.2.3.2"]            # a manifest's row names its series
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "profiles").glob("*.toml")))

@@ -637,20 +637,25 @@ def _dicom_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple
     if missing: raise ScanError(missing[0], f"no such file (listed in {path})")
     return files, str(path)
 
+def _enhanced_dicom_file(path: Path) -> tuple[list[Path], str]:
+    """([path], its name) for an enhanced (multi-frame) DICOM file, the one kind of scan left once folders, lists and
+    volume files are told apart; ScanError saying what `path` is otherwise (a 2D image, one DICOM slice, unknown)."""
+    suffix = _suffix(path)
+    if suffix in IMAGE_SUFFIXES:
+        raise ScanError(path, "a single 2D image where a volume is needed (give the folder of slices)")
+    if _is_dicom_file(path):
+        if len(read_dicom_frames(path)) > 1: return [path], str(path)
+        raise ScanError(path, "a single DICOM slice: a 2D image where a volume is needed (give the series folder)")
+    raise ScanError(path, f"unknown file type {suffix!r} (expected NIfTI, MHA/MHD, NRRD, DICOM or an image folder)")
+
 def read_scan(path: str | os.PathLike | Sequence[str | os.PathLike], series: str | None = None) -> Scan:
-    """Read a head CT (volume file, DICOM folder/list, or pre-windowed image stack) as a `Scan`."""
+    """Read a head CT (volume file, DICOM folder/list/enhanced file, or pre-windowed image stack) as a `Scan`."""
     dicom = _dicom_files(path)
     if dicom is not None: return _read_dicom(*dicom, series)
     path = Path(path)
     if path.is_dir(): return _read_image_stack(path)
-    suffix = _suffix(path)
-    if suffix in VOLUME_SUFFIXES: return _read_volume_file(path)
-    if suffix in IMAGE_SUFFIXES:
-        raise ScanError(path, "a single 2D image where a volume is needed (give the folder of slices)")
-    if _is_dicom_file(path):
-        if len(read_dicom_frames(path)) > 1: return _read_dicom([path], str(path), series)   # an enhanced CT file
-        raise ScanError(path, "a single DICOM slice: a 2D image where a volume is needed (give the series folder)")
-    raise ScanError(path, f"unknown file type {suffix!r} (expected NIfTI, MHA/MHD, NRRD, DICOM or an image folder)")
+    if _suffix(path) in VOLUME_SUFFIXES: return _read_volume_file(path)
+    return _read_dicom(*_enhanced_dicom_file(path), series)
 
 # %% ../nbs/02_io.ipynb #26bf2015
 class ScanGeometry(NamedTuple):
@@ -667,16 +672,20 @@ def series_geometry(ordered: Sequence[DicomSlice]) -> ScanGeometry:
 def scan_geometry(path: str | os.PathLike | Sequence[str | os.PathLike], series: str | None = None) -> ScanGeometry | None:
     """The number of slices, voxel size and field of view that reading `path` (`read_scan`) gives, from headers
     alone: a volume file's, or those of the DICOM series `read_scan` chooses (a folder, a .txt list, an enhanced
-    file). None for pre-windowed images, which carry no sizes, and where a volume file's header does not say; the
-    ScanError `read_scan` would raise where the DICOM headers already show the series cannot be read."""
+    file). None for pre-windowed images, which carry no sizes, and where a volume file's header does not say (reading
+    it says what is wrong); the ScanError `read_scan` would raise where the path or the DICOM headers already show
+    that the scan cannot be read (a single slice, a missing one, no CT series, series of several studies)."""
     dicom = _dicom_files(path)
-    if dicom is None and _is_dicom_file(Path(path)) and len(read_dicom_frames(path)) > 1:
-        dicom = [Path(path)], str(path)                                      # an enhanced CT file
-    if dicom is not None: return series_geometry(_chosen_series(*dicom, series))
-    header = _volume_file_header(path)
-    if header is None: return None
-    spacing_mm, size = header
-    return ScanGeometry(size[0], spacing_mm, field_of_view_mm(size[1], size[2], spacing_mm))
+    if dicom is None:
+        path = Path(path)
+        if path.is_dir(): return None                                          # a stack of pre-windowed images
+        if _suffix(path) in VOLUME_SUFFIXES:
+            header = _volume_file_header(path)
+            if header is None: return None
+            spacing_mm, size = header
+            return ScanGeometry(size[0], spacing_mm, field_of_view_mm(size[1], size[2], spacing_mm))
+        dicom = _enhanced_dicom_file(path)
+    return series_geometry(_chosen_series(*dicom, series))
 
 # %% ../nbs/02_io.ipynb #f853fc3f
 def _scan_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:

@@ -105,10 +105,15 @@ def test_dicom_errors(tmp_path):
     one = write_dicom_series(volume[:1], tmp_path / "one")
     with pytest.raises(ScanError, match="2D"):
         read_scan(one[0])
-    for folder, problem in [("mr", "not a CT"), ("gap", "missing slice"), ("uneven", "uneven|missing|gap"),
-                            ("one", "2D"), ("nowhere", "no such file")]:      # the headers alone tell the same
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "slice.png")
+    (tmp_path / "notes.csv").write_text("not a scan")
+    for path, problem in [("mr", "not a CT"), ("gap", "missing slice"), ("uneven", "uneven|missing|gap"), ("one", "2D"),
+                          ("nowhere", "no such file"), (one[0], "a single DICOM slice"), ("slice.png", "a single 2D image"),
+                          ("notes.csv", "unknown file type")]:                 # the headers alone tell the same
         with pytest.raises(ScanError, match=problem):
-            scan_geometry(tmp_path / folder)
+            read_scan(tmp_path / path)
+        with pytest.raises(ScanError, match=problem):
+            scan_geometry(tmp_path / path)
 
 
 def test_dicom_file_list_txt(tmp_path):

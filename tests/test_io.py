@@ -106,7 +106,7 @@ def test_dicom_errors(tmp_path):
     with pytest.raises(ScanError, match="2D"):
         read_scan(one[0])
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "slice.png")
-    (tmp_path / "notes.csv").write_text("not a scan")
+    (tmp_path / "notes.csv").write_text("not a scan", encoding="utf-8")
     for path, problem in [("mr", "not a CT"), ("gap", "missing slice"), ("uneven", "uneven|missing|gap"), ("one", "2D"),
                           ("nowhere", "no such file"), (one[0], "a single DICOM slice"), ("slice.png", "a single 2D image"),
                           ("notes.csv", "unknown file type")]:                 # the headers alone tell the same

@@ -185,6 +185,13 @@ class DicomSlice:
         normal = np.cross(self.orientation[:3], self.orientation[3:])
         return normal / np.linalg.norm(normal)
 
+def _pixel_spacing(value) -> tuple[float, float]:
+    """A DICOM PixelSpacing (row, column mm), or (nan, nan) where it is absent or not two numbers: `order_slices`
+    refuses such a slice rather than guess the size of a pixel."""
+    try: spacing = tuple(float(v) for v in value)
+    except (TypeError, ValueError): return (float("nan"), float("nan"))
+    return spacing if len(spacing) == 2 else (float("nan"), float("nan"))
+
 def read_dicom_header(path: str | os.PathLike) -> DicomSlice | None:
     """Header of one DICOM image file, or None if the file is not a DICOM image with geometry."""
     import pydicom
@@ -200,7 +207,7 @@ def read_dicom_header(path: str | os.PathLike) -> DicomSlice | None:
             study_uid=str(ds.get("StudyInstanceUID", "")), modality=str(ds.get("Modality", "")).upper(),
             position=np.asarray([float(v) for v in ds.ImagePositionPatient]),
             orientation=np.asarray([float(v) for v in ds.ImageOrientationPatient]),
-            pixel_spacing=tuple(float(v) for v in ds.get("PixelSpacing", [1.0, 1.0])),
+            pixel_spacing=_pixel_spacing(ds.get("PixelSpacing")),
             rows=int(ds.Rows), columns=int(ds.Columns),
             series_description=str(ds.get("SeriesDescription", "")),
             series_number=str(ds.get("SeriesNumber", "")),
@@ -246,7 +253,7 @@ def read_dicom_frames(path: str | os.PathLike) -> list[DicomSlice]:
                 path=str(path), series_uid=str(ds.get("SeriesInstanceUID", "")),
                 study_uid=str(ds.get("StudyInstanceUID", "")), modality=str(ds.get("Modality", "")).upper(),
                 position=np.asarray([float(v) for v in position]), orientation=np.asarray([float(v) for v in orientation]),
-                pixel_spacing=tuple(float(v) for v in (value("PixelMeasuresSequence", "PixelSpacing") or [1.0, 1.0])),
+                pixel_spacing=_pixel_spacing(value("PixelMeasuresSequence", "PixelSpacing")),
                 rows=int(ds.Rows), columns=int(ds.Columns), series_description=str(ds.get("SeriesDescription", "")),
                 series_number=str(ds.get("SeriesNumber", "")),
                 slice_thickness=_number(value("PixelMeasuresSequence", "SliceThickness"), float("nan")),
@@ -277,6 +284,11 @@ def order_slices(slices: Sequence[DicomSlice], source: str | os.PathLike = "",
             raise ScanError(header.path, "slices of one series have different orientations")
         if (header.rows, header.columns) != (slices[0].rows, slices[0].columns):
             raise ScanError(header.path, "slices of one series have different sizes")
+        if not (np.isfinite(header.pixel_spacing).all() and min(header.pixel_spacing) > 0):
+            raise ScanError(header.path, "no valid PixelSpacing in its header: the size of a pixel is not known")
+        if not np.allclose(header.pixel_spacing, slices[0].pixel_spacing, rtol=1e-3):
+            raise ScanError(header.path, f"slices of one series have different pixel spacings ({header.pixel_spacing} "
+                                         f"and {slices[0].pixel_spacing} mm)")
     along = np.array([float(np.dot(h.position, normal)) for h in slices])
     order = np.argsort(along, kind="stable")
     if normal[2] < 0: order = order[::-1]          # normal points to the feet: superior = smaller

@@ -105,11 +105,16 @@ def test_dicom_errors(tmp_path):
     one = write_dicom_series(volume[:1], tmp_path / "one")
     with pytest.raises(ScanError, match="2D"):
         read_scan(one[0])
+    for name, change in [("no-pixel-size", lambda ds: delattr(ds, "PixelSpacing")),
+                         ("other-pixel-size", lambda ds: setattr(ds, "PixelSpacing", [0.6, 0.6]))]:
+        paths = write_dicom_series(volume, tmp_path / name)
+        edited = pydicom.dcmread(paths[3]); change(edited); edited.save_as(paths[3])
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "slice.png")
     (tmp_path / "notes.csv").write_text("not a scan", encoding="utf-8")
     for path, problem in [("mr", "not a CT"), ("gap", "missing slice"), ("uneven", "uneven|missing|gap"), ("one", "2D"),
                           ("nowhere", "no such file"), (one[0], "a single DICOM slice"), ("slice.png", "a single 2D image"),
-                          ("notes.csv", "unknown file type")]:                 # the headers alone tell the same
+                          ("notes.csv", "unknown file type"), ("no-pixel-size", "no valid PixelSpacing"),
+                          ("other-pixel-size", "different pixel spacings")]:  # the headers alone tell the same
         with pytest.raises(ScanError, match=problem):
             read_scan(tmp_path / path)
         with pytest.raises(ScanError, match=problem):

@@ -90,8 +90,8 @@ def read_manifest(dataset_dir: str | os.PathLike, absolute: bool = True) -> pd.D
     dataset_dir = Path(dataset_dir)
     path = dataset_dir / "manifest.csv"
     if not path.exists(): raise LabelError(f"{path}: no manifest (run ich-prepare first)")
-    manifest = pd.read_csv(path, dtype={"case_id": str, "patient_id": str, "subtypes": str, "image": str},
-                           keep_default_na=False)
+    manifest = pd.read_csv(path, dtype={"case_id": str, "patient_id": str, "subtypes": str, "image": str,
+                                        "voxel_fingerprint": str}, keep_default_na=False)
     if absolute: manifest["image"] = [str(resolve_image(i, dataset_dir)) for i in manifest["image"]]
     return manifest
 
@@ -529,8 +529,8 @@ def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike
     """Write out/manifest.csv, out/slice_labels.csv (if any) and out/splits.csv for a dataset; returns the manifest.
 
     HU scans and pre-windowed images in one dataset raise (told from the paths by `scan_kind`).
-    `verify_scans` reads every scan once (records n_slices, spacing; bad scans raise or, with
-    `skip_bad`, are reported and left out);
+    `verify_scans` reads every scan once (records n_slices, spacing and voxel_fingerprint, `volume_fingerprint`; bad
+    scans raise or, with `skip_bad`, are reported and left out);
     `cavity` also runs the cranial-cavity detector and stores its answer per slice in
     slice_labels.cranial_cavity, so pre-training need not.
     A scan read for either that is a copy of an earlier one, byte for byte (`scan_fingerprint`) or voxel for voxel
@@ -551,14 +551,15 @@ def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike
     if cavity and slice_labels is None:
         raise ConfigError(f"--cavity: source {source!r} has no slice labels to annotate")
     if verify_scans or cavity:
-        spacings, cavities, first_copies = {}, {}, {}
+        spacings, cavities, first_copies, voxel_prints = {}, {}, {}, {}
         for row in _progress(list(manifest.itertuples()), "reading scans", at_least=20):
             try:
                 path = resolve_image(row.image, out)
                 scan = read_scan(path)
                 if check_heads: check_head_content(path, scan)
+                voxel_prints[row.case_id] = volume_fingerprint(scan)
                 for fingerprint, alike in ((scan_fingerprint(path), "byte for byte"),
-                                           ("voxels " + volume_fingerprint(scan), "voxel for voxel")):
+                                           ("voxels " + voxel_prints[row.case_id], "voxel for voxel")):
                     first = first_copies.setdefault(fingerprint, (row.case_id, path))
                     if first[0] != row.case_id:
                         raise ScanError(path, f"the same scan as case {first[0]!r} ({first[1]}), {alike}: one scan "
@@ -583,6 +584,7 @@ def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike
     if (verify_scans or cavity) and len(manifest):
         manifest["n_slices"] = [spacings[c][0] for c in manifest["case_id"]]
         manifest["spacing"] = [spacings[c][1] for c in manifest["case_id"]]
+        manifest["voxel_fingerprint"] = [voxel_prints[c] for c in manifest["case_id"]]   # for other datasets' checks
     if cavity and slice_labels is not None:
         outside = [(c, i) for c, i in zip(slice_labels["case_id"], slice_labels["slice_index"])
                    if c in cavities and not 0 <= int(i) < len(cavities[c])]

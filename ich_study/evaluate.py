@@ -32,11 +32,12 @@ __all__ = ['PAPER_DATA', 'PAPER_RESULTS', 'EXPERIMENT_DESCRIPTIONS', 'COMPARISON
            'model_slice_labels', 'top_slice_hit', 'middle_of_scan', 'localisation_table', 'plot_slice_readings',
            'timing_table', 'plot_roc_curves', 'ExampleSlice', 'pick_examples', 'plot_examples', 'render_report',
            'evaluate_predictions', 'read_dataset', 'run_parameters', 'run_fold', 'normalise_runs', 'external_prefix',
-           'external_test_dataset', 'external_spacing_note', 'external_field_of_view_note', 'with_external_test',
-           'fold_mean_test', 'fold_results_table', 'fold_mean_readings', 'check_run_split', 'row_cache_dir',
-           'score_lstm_run', 'linear_svm', 'choose_svm_c', 'svm_c_at_grid_edge', 'cross_validated_platt_svm',
-           'platt_scaled_svm', 'platt_slope', 'cnn_slice_outputs', 'padded_feature_rows', 'cnn_baselines',
-           'time_classification', 'example_slice_loader', 'evaluate_study', 'redraw_examples']
+           'recorded_voxel_fingerprints', 'external_test_dataset', 'external_spacing_note',
+           'external_field_of_view_note', 'with_external_test', 'fold_mean_test', 'fold_results_table',
+           'fold_mean_readings', 'check_run_split', 'row_cache_dir', 'score_lstm_run', 'linear_svm', 'choose_svm_c',
+           'svm_c_at_grid_edge', 'cross_validated_platt_svm', 'platt_scaled_svm', 'platt_slope', 'cnn_slice_outputs',
+           'padded_feature_rows', 'cnn_baselines', 'time_classification', 'example_slice_loader', 'evaluate_study',
+           'redraw_examples']
 
 # %% ../nbs/08_evaluate.ipynb #ca398297
 PAPER_DATA = "paper: private clinical data, test n=386"
@@ -729,12 +730,20 @@ def external_prefix(test_data_dir: str | os.PathLike) -> str:
     """What the ids of another dataset's scans start with in an external test: its folder's name and a colon."""
     return f"{Path(test_data_dir).resolve().name}:"
 
+def recorded_voxel_fingerprints(manifest: pd.DataFrame) -> dict[str, str]:
+    """voxel_fingerprint -> image for the scans whose voxel fingerprint the manifest records (`ich-prepare --verify`
+    does, `volume_fingerprint` in `02_io`); {} for a manifest without them."""
+    if "voxel_fingerprint" not in manifest.columns: return {}
+    return {str(fingerprint): image for fingerprint, image in zip(manifest["voxel_fingerprint"], manifest["image"])
+            if isinstance(fingerprint, str) and fingerprint}
+
 def external_test_dataset(manifest: pd.DataFrame, test_data_dir: str | os.PathLike
                           ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """(manifest, slice labels) of the dataset in `test_data_dir` for testing runs trained on the dataset of
     `manifest`: its case and patient ids get the folder's name as a prefix ('cq500:CQ500-CT-1'), and so do its slice
     labels (None if it has none). It is checked as `ich-prepare` checks one (`validate_manifest`: LabelError naming
-    its file); ConfigError where it holds a scan of the own dataset, its file or a copy of it (`scan_fingerprint`),
+    its file); ConfigError where it holds a scan of the own dataset, its file or a copy of it (`scan_fingerprint`, and
+    `recorded_voxel_fingerprints` where both manifests record them),
     or scans of the other kind."""
     from ich_study.datasets import read_manifest, read_slice_labels, validate_manifest
     from ich_study.io import check_one_kind, scan_fingerprint, scan_kind
@@ -745,9 +754,13 @@ def external_test_dataset(manifest: pd.DataFrame, test_data_dir: str | os.PathLi
     prefix = external_prefix(test_dir)
     own_scans = {scan_fingerprint(image): image for image in manifest.image}
     shared = [(image, own_scans[fingerprint]) for image in external.image if (fingerprint := scan_fingerprint(image)) in own_scans]
+    own_voxels = recorded_voxel_fingerprints(manifest)                 # where ich-prepare --verify read the scans
+    shared += [(image, own_voxels[fingerprint]) for fingerprint, image in recorded_voxel_fingerprints(external).items()
+               if fingerprint in own_voxels and image not in {copy for copy, _ in shared}]
     if shared: raise ConfigError(f"{test_dir / 'manifest.csv'}: {len(shared)} of its scans (e.g. {shared[0][0]}) are scans of "
-                                 f"the runs' own dataset (that one: {shared[0][1]}), the same files or copies of them, "
-                                 "which trained or chose the models; test on other scans")
+                                 f"the runs' own dataset (that one: {shared[0][1]}), the same files or copies of them (byte "
+                                 "for byte, or voxel for voxel where both manifests record it), which trained or chose the "
+                                 "models; test on other scans")
     external = external.assign(case_id=prefix + external.case_id.astype(str),
                                patient_id=prefix + external.patient_id.astype(str))
     kinds = {case: scan_kind(image) for case, image in zip(manifest.case_id[:1], manifest.image[:1])}

@@ -229,6 +229,9 @@ def test_a_folder_of_dicom_series_gives_its_geometry_from_the_headers(tmp_path):
     assert manifest.field_of_view_mm.tolist() == pytest.approx([10.8, 12.0, 14.4])     # 24 pixels each
     verified = prepare_dataset("folder", tmp_path, tmp_path / "verified", verify_scans=True, check_heads=False)
     assert verified.spacing.tolist() == manifest.spacing.tolist() and verified.n_slices.tolist() == [6, 6, 6]
+    from ich_study.io import volume_fingerprint                               # --verify records the voxels' hash too
+    assert read_manifest(tmp_path / "verified").voxel_fingerprint.tolist() == [
+        volume_fingerprint(read_scan(image)) for image in verified.image] and "voxel_fingerprint" not in manifest
     for row in manifest.itertuples():
         scan = read_scan(row.image)
         assert row.field_of_view_mm == pytest.approx(max(np.multiply(scan.volume.shape[1:], scan.spacing_mm[1:])))

@@ -19,7 +19,7 @@ from scipy import ndimage
 from .core import LabelError, ScanError, SplitError, ConfigError, run_cli, write_csv
 from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices, series_geometry,
                           is_axial, image_stack_files, scan_kind, check_one_kind, check_head_content,
-                          scan_fingerprint, scan_geometry, volume_file_field_of_view_mm, volume_fingerprint)
+                          scan_fingerprint, scan_geometry, volume_file_geometry, volume_fingerprint)
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPACING_TOLERANCE', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES',
@@ -150,12 +150,15 @@ def spacing_warning(spacing_mm: float | None, trained_mm: Sequence[float] | None
 
 def fields_of_view(manifest: pd.DataFrame) -> pd.Series | None:
     """Each scan's field of view in mm (`field_of_view_mm`, `02_io`): the manifest's `field_of_view_mm` where it gives
-    one (ich-prepare records it for DICOM series), else read from the header of a volume file (NIfTI, MetaImage,
-    NRRD); indexed by case_id (by image without one). None unless every scan's is known."""
+    one (ich-prepare records it from the headers it reads), else read from the header of a volume file (NIfTI,
+    MetaImage, NRRD: `volume_file_geometry`); indexed by case_id (by image without one). None unless every scan's is known."""
     given = (pd.to_numeric(manifest["field_of_view_mm"], errors="coerce") if "field_of_view_mm" in manifest.columns
              else pd.Series(np.nan, index=manifest.index))
-    fields = [float(field) if field > 0 else volume_file_field_of_view_mm(image)      # NaN > 0 is False
-              for field, image in zip(given, manifest["image"])]
+    def field_of_view(recorded_mm: float, image: str) -> float | None:
+        if recorded_mm > 0: return float(recorded_mm)                                   # NaN > 0 is False
+        geometry = volume_file_geometry(image)
+        return None if geometry is None else geometry.field_of_view_mm
+    fields = [field_of_view(recorded_mm, image) for recorded_mm, image in zip(given, manifest["image"])]
     if manifest.empty or any(field is None for field in fields): return None
     index = manifest["case_id" if "case_id" in manifest.columns else "image"].astype(str)
     return pd.Series(fields, index=index, name="field_of_view_mm", dtype=float)

@@ -734,7 +734,7 @@ def recorded_voxel_fingerprints(manifest: pd.DataFrame) -> dict[str, str]:
     """voxel_fingerprint -> image for the scans whose voxel fingerprint the manifest records (`ich-prepare --verify`
     does, `volume_fingerprint` in `02_io`); {} for a manifest without them."""
     if "voxel_fingerprint" not in manifest.columns: return {}
-    return {str(fingerprint): image for fingerprint, image in zip(manifest["voxel_fingerprint"], manifest["image"])
+    return {fingerprint: image for fingerprint, image in zip(manifest["voxel_fingerprint"], manifest["image"])
             if isinstance(fingerprint, str) and fingerprint}
 
 def external_test_dataset(manifest: pd.DataFrame, test_data_dir: str | os.PathLike
@@ -754,9 +754,9 @@ def external_test_dataset(manifest: pd.DataFrame, test_data_dir: str | os.PathLi
     prefix = external_prefix(test_dir)
     own_scans = {scan_fingerprint(image): image for image in manifest.image}
     shared = [(image, own_scans[fingerprint]) for image in external.image if (fingerprint := scan_fingerprint(image)) in own_scans]
-    own_voxels = recorded_voxel_fingerprints(manifest)                 # where ich-prepare --verify read the scans
+    own_voxels, byte_copies = recorded_voxel_fingerprints(manifest), {image for image, _ in shared}
     shared += [(image, own_voxels[fingerprint]) for fingerprint, image in recorded_voxel_fingerprints(external).items()
-               if fingerprint in own_voxels and image not in {copy for copy, _ in shared}]
+               if fingerprint in own_voxels and image not in byte_copies]        # where ich-prepare --verify read both
     if shared: raise ConfigError(f"{test_dir / 'manifest.csv'}: {len(shared)} of its scans (e.g. {shared[0][0]}) are scans of "
                                  f"the runs' own dataset (that one: {shared[0][1]}), the same files or copies of them (byte "
                                  "for byte, or voxel for voxel where both manifests record it), which trained or chose the "

@@ -19,12 +19,11 @@ from .core import ScanError, atomic_write
 
 # %% auto #0
 __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOWED_SLICE_MM', 'WINDOWED_PIXEL_MM',
-           'GREY_TOLERANCE', 'Scan', 'volume_file_spacing_mm', 'field_of_view_mm', 'volume_file_field_of_view_mm',
-           'DicomSlice', 'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial', 'order_slices',
-           'series_spacing_mm', 'check_one_study', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe',
-           'image_stack_files', 'scan_kind', 'check_one_kind', 'read_scan', 'ScanGeometry', 'series_geometry',
-           'scan_geometry', 'scan_fingerprint', 'volume_fingerprint', 'head_content_ml', 'head_coverage_mm',
-           'check_head_content']
+           'GREY_TOLERANCE', 'Scan', 'field_of_view_mm', 'ScanGeometry', 'volume_file_geometry', 'DicomSlice',
+           'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial', 'order_slices', 'series_spacing_mm',
+           'check_one_study', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe', 'image_stack_files',
+           'scan_kind', 'check_one_kind', 'read_scan', 'series_geometry', 'scan_geometry', 'scan_fingerprint',
+           'volume_fingerprint', 'head_content_ml', 'head_coverage_mm', 'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -140,22 +139,25 @@ def _volume_file_header(path: str | os.PathLike) -> tuple[tuple[float, ...], tup
     if len(set(axes)) < 3: return None
     return tuple(float(reader.GetSpacing()[a]) for a in axes), tuple(int(reader.GetSize()[a]) for a in axes)
 
-def volume_file_spacing_mm(path: str | os.PathLike) -> tuple[float, float, float] | None:
-    """The (z, y, x) voxel size in mm that `read_scan` gives a NIfTI / MetaImage / NRRD file, from its header alone
-    (None for another kind of path or a header that is not of a 3D volume: reading the scan says what is wrong)."""
-    header = _volume_file_header(path)
-    return None if header is None else header[0]
-
 def field_of_view_mm(rows: int, columns: int, spacing_mm: Sequence[float]) -> float:
     """The side in mm of the square a slice of `rows` x `columns` voxels of (z, y, x) size `spacing_mm` fills once
     padded (the square the preprocessing resizes to a model's matrix, unless the model cuts a square around the head
     instead, `crop_mm` in `04_preprocess`): how wide the head's surroundings are."""
     return float(max(rows * spacing_mm[1], columns * spacing_mm[2]))
 
-def volume_file_field_of_view_mm(path: str | os.PathLike) -> float | None:
-    """`field_of_view_mm` of a NIfTI / MetaImage / NRRD file from its header alone (None as `volume_file_spacing_mm`)."""
+class ScanGeometry(NamedTuple):
+    """What a scan's headers say of the volume `read_scan` gives: its slices, voxel size and field of view."""
+    n_slices: int
+    spacing_mm: tuple[float, float, float]      # (z, y, x)
+    field_of_view_mm: float                     # `field_of_view_mm`
+
+def volume_file_geometry(path: str | os.PathLike) -> ScanGeometry | None:
+    """The `ScanGeometry` that `read_scan` gives a NIfTI / MetaImage / NRRD file, from its header alone (None for
+    another kind of path or a header that is not of a 3D volume: reading the scan says what is wrong)."""
     header = _volume_file_header(path)
-    return None if header is None else field_of_view_mm(header[1][1], header[1][2], header[0])
+    if header is None: return None
+    spacing_mm, size = header
+    return ScanGeometry(size[0], spacing_mm, field_of_view_mm(size[1], size[2], spacing_mm))
 
 # %% ../nbs/02_io.ipynb #b225dba5
 @dataclass
@@ -670,12 +672,6 @@ def read_scan(path: str | os.PathLike | Sequence[str | os.PathLike], series: str
     return _read_dicom(*_enhanced_dicom_file(path), series)
 
 # %% ../nbs/02_io.ipynb #26bf2015
-class ScanGeometry(NamedTuple):
-    """What a scan's headers say of the volume `read_scan` gives: its slices, voxel size and field of view."""
-    n_slices: int
-    spacing_mm: tuple[float, float, float]      # (z, y, x)
-    field_of_view_mm: float                     # `field_of_view_mm`
-
 def series_geometry(ordered: Sequence[DicomSlice]) -> ScanGeometry:
     """The `ScanGeometry` of a DICOM series ordered by `order_slices`, from its headers alone."""
     spacing_mm = series_spacing_mm(ordered)
@@ -691,11 +687,7 @@ def scan_geometry(path: str | os.PathLike | Sequence[str | os.PathLike], series:
     if dicom is None:
         path = Path(path)
         if path.is_dir(): return None                                          # a stack of pre-windowed images
-        if _suffix(path) in VOLUME_SUFFIXES:
-            header = _volume_file_header(path)
-            if header is None: return None
-            spacing_mm, size = header
-            return ScanGeometry(size[0], spacing_mm, field_of_view_mm(size[1], size[2], spacing_mm))
+        if _suffix(path) in VOLUME_SUFFIXES: return volume_file_geometry(path)
         dicom = _enhanced_dicom_file(path)
     return series_geometry(_chosen_series(*dicom, series))
 

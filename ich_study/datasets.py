@@ -19,7 +19,8 @@ from scipy import ndimage
 from .core import LabelError, ScanError, SplitError, ConfigError, run_cli, write_csv
 from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices, series_geometry,
                           is_axial, image_stack_files, scan_kind, check_one_kind, check_head_content,
-                          scan_fingerprint, scan_geometry, volume_file_geometry, volume_fingerprint)
+                          scan_fingerprint, scan_geometry, volume_file_geometry, volume_fingerprint,
+                          dicom_series, is_sharp_kernel)
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPACING_TOLERANCE', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES',
@@ -407,11 +408,8 @@ def _progress(items, description: str, at_least: int = 2000):
 # %% ../nbs/03_datasets.ipynb #6cde3774
 def choose_plain_thin_series(groups: dict[str, list]) -> str | None:
     """SeriesInstanceUID of the plain-kernel thin axial CT series of a study (None if there is no CT)."""
-    def is_bone(slices) -> bool:   # bone/lung/sharp reconstruction kernels (GE BONE, Siemens H70/B70...)
-        text = f"{slices[0].series_description} {slices[0].kernel}".upper()
-        return any(w in text for w in ("BONE", "LUNG", "SHARP", "EDGE")) or bool(re.search(r"\b[BHJ][6-9]\d", text))
     ct = {uid: s for uid, s in groups.items() if s[0].modality == "CT" and len(s) > 1}
-    candidates = {uid: s for uid, s in ct.items() if is_axial(s) and not is_bone(s)} or \
+    candidates = {uid: s for uid, s in ct.items() if is_axial(s) and not is_sharp_kernel(s)} or \
                  {uid: s for uid, s in ct.items() if is_axial(s)} or ct
     if not candidates: return None
     def key(uid):
@@ -421,6 +419,14 @@ def choose_plain_thin_series(groups: dict[str, list]) -> str | None:
         return (thickness if np.isfinite(thickness) else 99.0, not plain, -len(slices))
     return min(candidates, key=key)
 
+def _series_list(slices: list, out: Path, case_id: str, list_folder: str) -> str:
+    """A .txt list of the files of one series (one absolute path a line, what `read_scan` reads as that series alone),
+    written under out/list_folder/; its path relative to out."""
+    list_path = out / list_folder / (re.sub(r"[\\/]", "_", case_id) + ".txt")
+    files = dict.fromkeys(str(Path(h.path).resolve()) for h in slices)       # an enhanced file once, not once a frame
+    write_text_atomic(list_path, "".join(f"{path}\n" for path in files))
+    return str(list_path.relative_to(out))
+
 def _image_of_series(slices: list, out: Path, case_id: str, list_folder: str) -> str:
     """The series folder when it holds only this series, else a file list written under out/."""
     folders = {Path(h.path).parent for h in slices}
@@ -428,9 +434,7 @@ def _image_of_series(slices: list, out: Path, case_id: str, list_folder: str) ->
         folder = folders.pop()
         others = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".dcm"]
         if len(others) == len(slices): return str(folder.resolve())
-    list_path = out / list_folder / f"{case_id}.txt"
-    write_text_atomic(list_path, "".join(str(Path(h.path).resolve()) + "\n" for h in slices))
-    return str(list_path.relative_to(out))
+    return _series_list(slices, out, case_id, list_folder)
 
 def _cq500_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, None, list[tuple[str, str]]]:
     """Manifest of a CQ500 layout (reads.csv + one study folder per patient)."""
@@ -478,8 +482,11 @@ def _case_id_of(image: str) -> str:
         if name.lower().endswith(suffix): return name[: -len(suffix)]
     return name
 
-def _folder_manifest(root: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, list]:
-    """Manifest of a folder of scans described by labels.csv."""
+def _folder_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, list]:
+    """Manifest of a folder of scans described by labels.csv. A DICOM scan whose files hold more than one series
+    (or whose row names one in the optional `series` column) becomes a .txt list of the chosen series' files under
+    out/folder_scans/, so that every later read takes that series; its `series` and `series_description` are
+    recorded for every DICOM scan."""
     path = root / "labels.csv"
     if not path.exists(): raise LabelError(f"{root}: no labels.csv (columns image,label[,patient_id])")
     labels = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -495,11 +502,30 @@ def _folder_manifest(root: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, lis
                              "image": [str(i.resolve()) for i in images], "label": labels["label"].to_numpy(),
                              "subtypes": labels["subtypes"].to_numpy() if "subtypes" in labels.columns else "",
                              "source": "folder"})
-    geometry, bad = {}, []                          # from the headers of volume files and DICOM series alone
-    for case_id, image in _progress(list(zip(manifest["case_id"], images)), "reading scan headers", at_least=20):
-        try: geometry[case_id] = scan_geometry(image)
+    named = labels["series"].str.strip().to_numpy() if "series" in labels.columns else [""] * len(labels)
+    geometry, series, bad = {}, {}, []              # from the headers of volume files and DICOM series alone
+    for case_id, image, wanted in _progress(list(zip(manifest["case_id"], images, named)), "reading scan headers",
+                                            at_least=20):
+        try:
+            chosen = dicom_series(image, wanted or None)
+            if chosen is None and wanted:
+                raise LabelError(f"{path}: series {wanted!r} named for {image}, which is not a DICOM series")
+            geometry[case_id] = series_geometry(chosen[0]) if chosen else scan_geometry(image)
+            if chosen: series[case_id] = (*chosen, bool(wanted))
         except ScanError as exc: bad.append((case_id, str(exc)))
     manifest = manifest[~manifest["case_id"].isin([case for case, _ in bad])].reset_index(drop=True)
+    if series:
+        chosen_rows = [series.get(case_id) for case_id in manifest["case_id"]]
+        manifest["image"] = [_series_list(chosen[0], out, case_id, "folder_scans") if chosen and chosen[1] > 1 else image
+                             for case_id, image, chosen in zip(manifest["case_id"], manifest["image"], chosen_rows)]
+        manifest["series"] = [chosen[0][0].series_uid if chosen else "" for chosen in chosen_rows]
+        manifest["series_description"] = [chosen[0][0].series_description if chosen else "" for chosen in chosen_rows]
+        several = [chosen for chosen in chosen_rows if chosen and chosen[1] > 1 and not chosen[2]]
+        if several:
+            print(f"folder: {len(several)} of {len(series)} DICOM scans hold several series; read in each: the axial "
+                  "CT series with most slices of a soft-tissue kernel (manifest columns series, series_description; "
+                  "labels.csv's column 'series' names another: its SeriesInstanceUID, number or a word of its "
+                  "description)")
     known = [geometry[case_id] for case_id in manifest["case_id"]]
     if any(known):
         manifest["n_slices"] = pd.array([g.n_slices if g else None for g in known], dtype="Int64")
@@ -549,7 +575,7 @@ def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike
     if source == "ct-ich": manifest, slice_labels, bad = _ctich_manifest(root)
     elif source == "rsna": manifest, slice_labels, bad = _rsna_manifest(root, out)
     elif source == "cq500": manifest, slice_labels, bad = _cq500_manifest(root, out)
-    elif source == "folder": manifest, slice_labels, bad = _folder_manifest(root)
+    elif source == "folder": manifest, slice_labels, bad = _folder_manifest(root, out)
     else: manifest, slice_labels, bad = _synthetic_manifest(root, out)
     if cavity and slice_labels is None:
         raise ConfigError(f"--cavity: source {source!r} has no slice labels to annotate")

@@ -20,10 +20,11 @@ from .core import ScanError, atomic_write
 # %% auto #0
 __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOWED_SLICE_MM', 'WINDOWED_PIXEL_MM',
            'GREY_TOLERANCE', 'Scan', 'field_of_view_mm', 'ScanGeometry', 'volume_file_geometry', 'DicomSlice',
-           'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial', 'order_slices', 'series_spacing_mm',
-           'check_one_study', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe', 'image_stack_files',
-           'scan_kind', 'check_one_kind', 'read_scan', 'series_geometry', 'scan_geometry', 'scan_fingerprint',
-           'volume_fingerprint', 'head_content_ml', 'head_coverage_mm', 'check_head_content']
+           'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial', 'is_sharp_kernel', 'order_slices',
+           'series_spacing_mm', 'check_one_study', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe',
+           'image_stack_files', 'listed_files', 'scan_kind', 'check_one_kind', 'read_scan', 'series_geometry',
+           'scan_geometry', 'dicom_series', 'scan_fingerprint', 'volume_fingerprint', 'head_content_ml',
+           'head_coverage_mm', 'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -36,7 +37,8 @@ class Scan:
     kind: str = "HU"                        # 'HU' or 'windowed'
     modality: str = "unknown"               # 'CT' or 'unknown'
     source: str = ""
-    series: str | None = None
+    series: str | None = None               # the SeriesInstanceUID read, for a DICOM series
+    series_description: str | None = None   # and its SeriesDescription
     channel_names: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -52,7 +54,7 @@ def _canonical(image: sitk.Image) -> sitk.Image:
     return sitk.DICOMOrient(image, CANONICAL_ORIENTATION)
 
 def _scan_from_image(image: sitk.Image, source: str, modality: str = "unknown",
-                     series: str | None = None) -> Scan:
+                     series: str | None = None, series_description: str | None = None) -> Scan:
     """Build a HU `Scan` from a 3D SimpleITK image (re-oriented, checked for NaN/inf)."""
     image = _canonical(image)
     volume = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
@@ -62,7 +64,8 @@ def _scan_from_image(image: sitk.Image, source: str, modality: str = "unknown",
     return Scan(volume=volume, spacing_mm=(float(spacing[2]), float(spacing[1]), float(spacing[0])),
                 origin=tuple(float(v) for v in image.GetOrigin()),
                 direction=tuple(float(v) for v in image.GetDirection()),
-                kind="HU", modality=modality, source=source, series=series)
+                kind="HU", modality=modality, source=source, series=series,
+                series_description=series_description)
 
 # %% ../nbs/02_io.ipynb #d67e5cf2
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")
@@ -275,6 +278,13 @@ def is_axial(slices: Sequence[DicomSlice], tolerance: float = 0.8) -> bool:
     """True when the slice normal is (nearly) the patient's head-feet axis."""
     return abs(float(slices[0].normal[2])) >= tolerance
 
+def is_sharp_kernel(slices: Sequence[DicomSlice]) -> bool:
+    """True for a series reconstructed with a bone, lung or other sharp kernel, told from its ConvolutionKernel and
+    SeriesDescription (GE BONE, BONEPLUS, LUNG, EDGE; Siemens H60-H99, B60-B99, J60-J99, Hr60, Br64, Qr69 ...). A head
+    CT is read for blood in a soft-tissue kernel; a sharp one sharpens bone and fills the brain window with noise."""
+    text = f"{slices[0].series_description} {slices[0].kernel}".upper()
+    return any(word in text for word in ("BONE", "LUNG", "SHARP", "EDGE")) or bool(re.search(r"\b[BHJQ]R?[6-9]\d", text))
+
 def order_slices(slices: Sequence[DicomSlice], source: str | os.PathLike = "",
                  gap_factor: float = 1.5, uneven_tolerance: float = 0.1) -> list[DicomSlice]:
     """Sort one series inferior -> superior by position along the normal; ScanError on bad geometry."""
@@ -336,7 +346,8 @@ def check_one_study(groups: dict[str, list[DicomSlice]], source: str | os.PathLi
 
 def choose_series(groups: dict[str, list[DicomSlice]], source: str | os.PathLike = "",
                   series: str | None = None) -> str:
-    """The SeriesInstanceUID to read: the one named by `series`, else the axial CT series with most slices."""
+    """The SeriesInstanceUID to read: the one named by `series`, else the axial CT series with most slices among those
+    of a soft-tissue kernel (not `is_sharp_kernel`; a sharp one only where there is no other)."""
     if not groups: raise ScanError(source, "no DICOM image files found")
     if series is not None:
         wanted = str(series).lower()
@@ -355,7 +366,8 @@ def choose_series(groups: dict[str, list[DicomSlice]], source: str | os.PathLike
         raise ScanError(source, f"modality {', '.join(modalities)}: not a CT series")
     check_one_study(ct, source)
     axial = {uid: s for uid, s in ct.items() if is_axial(s)} or ct
-    return max(axial, key=lambda uid: len(axial[uid]))
+    soft = {uid: s for uid, s in axial.items() if not is_sharp_kernel(s)} or axial
+    return max(soft, key=lambda uid: len(soft[uid]))
 
 # %% ../nbs/02_io.ipynb #09e5b2a3
 def write_dicom_series(volume_hu: np.ndarray, folder: str | os.PathLike,
@@ -483,9 +495,10 @@ def _slices_hu(ordered: Sequence[DicomSlice]) -> list[np.ndarray]:
         slices.append(decoded[header.path][header.frame].astype(np.float32) * slope + intercept)
     return slices
 
-def _chosen_series(files: Sequence[str | os.PathLike], source: str, series: str | None) -> list[DicomSlice]:
+def _chosen_series(files: Sequence[str | os.PathLike], source: str, series: str | None) -> tuple[list[DicomSlice], int]:
     """The headers of the DICOM series read among `files` (files of one image each, or enhanced multi-frame files),
-    ordered inferior to superior and checked (`choose_series`, `order_slices`); no pixels are read."""
+    ordered inferior to superior and checked (`choose_series`, `order_slices`), and the number of series among the
+    files; no pixels are read."""
     headers = [h for f in files for h in read_dicom_frames(f)]
     if not headers:
         raise ScanError(source, "no DICOM image files found")
@@ -493,11 +506,11 @@ def _chosen_series(files: Sequence[str | os.PathLike], source: str, series: str 
     slices = groups[choose_series(groups, source, series)]
     if slices[0].modality != "CT":
         raise ScanError(source, f"modality {slices[0].modality or 'none'}: not a CT series")
-    return order_slices(slices, source)
+    return order_slices(slices, source), len(groups)
 
 def _read_dicom(files: Sequence[str | os.PathLike], source: str, series: str | None) -> Scan:
     """Read the chosen DICOM series among `files` (`_chosen_series`) into a HU `Scan`."""
-    ordered = _chosen_series(files, source, series)
+    ordered = _chosen_series(files, source, series)[0]
     volume = np.stack(_slices_hu(ordered)).astype(np.float32)
     step, row_mm, column_mm = series_spacing_mm(ordered)
     normal = ordered[0].normal
@@ -507,7 +520,8 @@ def _read_dicom(files: Sequence[str | os.PathLike], source: str, series: str | N
     image.SetSpacing((column_mm, row_mm, step))
     image.SetOrigin(tuple(float(v) for v in ordered[0].position))
     image.SetDirection(tuple(float(v) for v in np.column_stack([row, column, direction_z]).ravel()))
-    return _scan_from_image(image, source, modality="CT", series=ordered[0].series_uid)
+    return _scan_from_image(image, source, modality="CT", series=ordered[0].series_uid,
+                            series_description=ordered[0].series_description)
 
 # %% ../nbs/02_io.ipynb #e75775ed
 WINDOWED_SLICE_MM = 5.0
@@ -582,7 +596,7 @@ def _read_image_stack(folder: Path) -> Scan:
                 kind="windowed", modality="unknown", source=str(folder), channel_names=names)
 
 # %% ../nbs/02_io.ipynb #f4d189e0
-def _listed_files(path: Path) -> list[Path]:
+def listed_files(path: Path) -> list[Path]:
     """The files a .txt list of a series names, one per line, relative to the list's folder unless absolute."""
     files = [Path(line.strip()) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [p if p.is_absolute() else path.parent / p for p in files]
@@ -645,7 +659,7 @@ def _dicom_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple
         form, files = _folder_form(path)
         return (files, str(path)) if form == "dicom" else None
     if _suffix(path) != ".txt": return None
-    files = _listed_files(path)
+    files = listed_files(path)
     if not files: raise ScanError(path, "empty list of DICOM files")
     missing = [p for p in files if not p.exists()]
     if missing: raise ScanError(missing[0], f"no such file (listed in {path})")
@@ -683,13 +697,21 @@ def scan_geometry(path: str | os.PathLike | Sequence[str | os.PathLike], series:
     file). None for pre-windowed images, which carry no sizes, and where a volume file's header does not say (reading
     it says what is wrong); the ScanError `read_scan` would raise where the path or the DICOM headers already show
     that the scan cannot be read (a single slice, a missing one, no CT series, series of several studies)."""
+    chosen = dicom_series(path, series)
+    if chosen is not None: return series_geometry(chosen[0])
+    return None if Path(path).is_dir() else volume_file_geometry(path)        # a stack of pre-windowed images: None
+
+def dicom_series(path: str | os.PathLike | Sequence[str | os.PathLike],
+                 series: str | None = None) -> tuple[list[DicomSlice], int] | None:
+    """For a DICOM scan (a folder, a .txt list of files, an enhanced file): the headers of the series `read_scan(path,
+    series)` reads, ordered and checked, and how many series its files hold (a number above one: which series was
+    read is a choice); None for a volume file or pre-windowed images. From headers alone, with `read_scan`'s errors
+    where they show (`scan_geometry`)."""
     dicom = _dicom_files(path)
     if dicom is None:
-        path = Path(path)
-        if path.is_dir(): return None                                          # a stack of pre-windowed images
-        if _suffix(path) in VOLUME_SUFFIXES: return volume_file_geometry(path)
-        dicom = _enhanced_dicom_file(path)
-    return series_geometry(_chosen_series(*dicom, series))
+        if Path(path).is_dir() or _suffix(Path(path)) in VOLUME_SUFFIXES: return None
+        dicom = _enhanced_dicom_file(Path(path))
+    return _chosen_series(*dicom, series)
 
 # %% ../nbs/02_io.ipynb #f853fc3f
 def _scan_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
@@ -697,7 +719,7 @@ def _scan_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[P
     if isinstance(path, (list, tuple)): return [Path(p) for p in path]
     path = Path(path)
     if path.is_dir(): return _folder_files(path)
-    return _listed_files(path) if _suffix(path) == ".txt" else [path]
+    return listed_files(path) if _suffix(path) == ".txt" else [path]
 
 def scan_fingerprint(path: str | os.PathLike | Sequence[str | os.PathLike], pieces: int = 16,
                      piece_bytes: int = 4096) -> str:

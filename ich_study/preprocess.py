@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from .core import ConfigError, LabelError, ScanError, atomic_write, write_json
-from .io import Scan, field_of_view_mm, read_scan
+from .io import Scan, field_of_view_mm, listed_files, read_scan
 
 # %% auto #0
 __all__ = ['MAX_FILTERS', 'HEAD_HU', 'CACHE_FORMAT', 'AUGMENTATIONS', 'PreprocessConfig', 'apply_windows', 'max_filter_2d',
@@ -223,11 +223,17 @@ def preprocessed_spacing_mm(scan: Scan, config: PreprocessConfig) -> tuple[float
 CACHE_FORMAT = "ich-study-preprocess/1"
 
 def _source_fingerprint(path: Path) -> list:
-    """(name, size, mtime_ns) of a file, or of every file under a folder (a slice stack, a DICOM series)."""
+    """(name, size, mtime_ns) of a file, of every file under a folder (a slice stack, a DICOM series), or of a .txt
+    list of a series' files and of each file it lists."""
     if not path.exists(): raise ScanError(path, "no such file or folder")
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    return [(str(p.relative_to(path)) if p != path else p.name, p.stat().st_size, p.stat().st_mtime_ns)
-            for p in files]
+    if path.is_dir():
+        return [(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns)
+                for p in sorted(p for p in path.rglob("*") if p.is_file())]
+    listed = listed_files(path) if path.name.lower().endswith(".txt") else []
+    missing = [p for p in listed if not p.exists()]
+    if missing: raise ScanError(missing[0], f"no such file (listed in {path})")
+    named = [(path.name, path)] + [(str(p), p) for p in listed]
+    return [(name, p.stat().st_size, p.stat().st_mtime_ns) for name, p in named]
 
 def cache_key(image_path: str | os.PathLike, config: PreprocessConfig) -> str:
     """16 hex digits identifying (source path, its size and mtime, config, cache format)."""

@@ -612,7 +612,7 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     with `influence` `slice_influence`, the scan's P(ICH) minus its P(ICH) without the slice (`ICHNet.slice_influence`);
     `slices_per_score` scan slices share each value. A stage-1 (`cnn`) checkpoint gives no scan probability and a
     `scratch` one no slice scores (`note` says why). `series` chooses among the series of a DICOM folder (as
-    `read_scan`; the line's `series` is the SeriesInstanceUID read); `head_check=False` skips `check_head_content`.
+    `read_scan`; the line's `series` is the SeriesInstanceUID read, `series_description` its description); `head_check=False` skips `check_head_content`.
     `prepared`, what `prepare_scan` gave for this scan and a checkpoint of the same preprocessing, spares reading it
     again (several models on one scan)."""
     import torch
@@ -647,7 +647,8 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     hu = scan.kind == "HU"                                      # pre-windowed images carry no geometry
     spacing_mm = round(float(scan.spacing_mm[0]), 4) if hu else None
     field_mm = round(field_of_view_mm(*np.asarray(scan.volume).shape[-2:], scan.spacing_mm), 1) if hu else None
-    result = {"path": str(path), "series": scan.series, "head_check": head_check,
+    result = {"path": str(path), "series": scan.series, "series_description": scan.series_description,
+              "head_check": head_check,
               "slice_spacing_mm": spacing_mm, "trained_slice_spacing_mm": geometry.get("slice_spacing_mm"),
               "field_of_view_mm": field_mm, "trained_field_of_view_mm": geometry.get("field_of_view_mm"),
               "crop_mm": config.crop_mm,          # a model that crops to the head reads no field of view: none to check
@@ -740,7 +741,8 @@ def mean_prediction(lines: Sequence[dict[str, Any]], models: Sequence[str]) -> d
     field_mm, trained_field_mm = lines[0]["field_of_view_mm"], _widest([line["trained_field_of_view_mm"] for line in lines])
     def top(values):
         return None if values is None else _top(np.array([np.nan if v is None else v for v in values], dtype=float))
-    result = {"path": lines[0]["path"], "series": lines[0]["series"], "head_check": lines[0]["head_check"],
+    result = {"path": lines[0]["path"], "series": lines[0]["series"], "series_description": lines[0]["series_description"],
+              "head_check": lines[0]["head_check"],
               "slice_spacing_mm": spacing_mm, "trained_slice_spacing_mm": trained_mm,
               "field_of_view_mm": field_mm, "trained_field_of_view_mm": trained_field_mm, "crop_mm": lines[0]["crop_mm"],
               "models": [str(model) for model in models],
@@ -775,7 +777,8 @@ def predict_cli(argv: list[str] | None = None) -> None:
                         "of the checkpoint's operating point (0.98, the paper's)")
     parser.add_argument("--series", default=None, help="in a DICOM folder holding several series, the one to read: its "
                         "SeriesInstanceUID, SeriesNumber or a word of its SeriesDescription (default: the axial CT series "
-                        "with the most slices; each line's 'series' says which was read)")
+                        "with the most slices of a soft-tissue kernel; each line's 'series' and 'series_description' "
+                        "say which was read)")
     parser.add_argument("--no-head-check", action="store_true", help="classify scans that do not hold a whole head "
                         "(under 50 mL of soft tissue or 10 mL of bone, or slices spanning under 80 mm), which are "
                         "refused otherwise: a partial-coverage scan on purpose, a phantom; each line says head_check false")

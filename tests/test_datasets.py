@@ -231,8 +231,9 @@ def test_a_folder_of_dicom_series_gives_its_geometry_from_the_headers(tmp_path):
     assert verified.spacing.tolist() == manifest.spacing.tolist() and verified.n_slices.tolist() == [6, 6, 6]
     from ich_study.io import volume_fingerprint                               # --verify records the voxels' hash too
     assert read_manifest(tmp_path / "verified").voxel_fingerprint.tolist() == [
-        volume_fingerprint(read_scan(image)) for image in verified.image] and "voxel_fingerprint" not in manifest
-    for row in manifest.itertuples():
+        volume_fingerprint(read_scan(image)) for image in read_manifest(tmp_path / "verified").image
+    ] and "voxel_fingerprint" not in manifest
+    for row in read_manifest(tmp_path / "out").itertuples():                  # b: a list of its thin series' files
         scan = read_scan(row.image)
         assert row.field_of_view_mm == pytest.approx(max(np.multiply(scan.volume.shape[1:], scan.spacing_mm[1:])))
     assert field_of_view_range(read_manifest(tmp_path / "out")) == [10.8, 14.4]
@@ -243,6 +244,44 @@ def test_a_folder_of_dicom_series_gives_its_geometry_from_the_headers(tmp_path):
     assert not (tmp_path / "lost" / "manifest.csv").exists()
     kept = prepare_dataset("folder", tmp_path, tmp_path / "lost", skip_bad=True, check_heads=False)
     assert kept.case_id.tolist() == ["b", "c"]
+
+
+def test_a_folder_of_studies_with_several_series_reads_one_series_per_scan_everywhere(tmp_path, capsys):
+    """A hospital's study folder holds the head twice, in a soft-tissue and a bone kernel: ich-prepare records the
+    series read (by default the soft-tissue one, whatever the bone one's number of slices; or the one labels.csv's
+    `series` names) and pins it by a list of its files, so that --verify and training read that series; a folder of
+    one series stays as given."""
+    write_dicom_series(head(6), tmp_path / "a", spacing_mm=(2.5, 0.45, 0.45), patient_id="a", series_description="Head")
+    for name, brain_hu in (("b", 36), ("c", 37)):
+        write_dicom_series(head(4, brain_hu=brain_hu), tmp_path / name, spacing_mm=(5.0, 0.5, 0.5), patient_id=name,
+                           study_uid=f"1.2.{brain_hu}", series_description="Head 5mm", kernel="H30s", series_number=2)
+        write_dicom_series(head(16, brain_hu=brain_hu), tmp_path / name, spacing_mm=(1.25, 0.5, 0.5), patient_id=name,
+                           study_uid=f"1.2.{brain_hu}", series_description="Head 1mm bone", kernel="H70h",
+                           series_number=3, seed=1)
+    sitk.WriteImage(sitk.GetImageFromArray(head(6, brain_hu=38)), str(tmp_path / "d.nii.gz"))
+    pd.DataFrame({"image": ["a", "b", "c", "d.nii.gz"], "label": [1, 0, 0, 1],
+                  "series": ["", "", "3", ""]}).to_csv(tmp_path / "labels.csv", index=False)
+    prepare_dataset("folder", tmp_path, tmp_path / "out", check_heads=False)
+    printed = capsys.readouterr().out
+    assert "1 of 3 DICOM scans hold several series" in printed                # b: chosen for the user; c: named
+    manifest = read_manifest(tmp_path / "out")
+    assert manifest.n_slices.tolist() == [6, 4, 16, 6]
+    assert manifest.series_description.tolist() == ["Head", "Head 5mm", "Head 1mm bone", ""]
+    assert manifest.image.tolist()[0] == str((tmp_path / "a").resolve())     # one series: the folder as given
+    assert [Path(image).name for image in manifest.image] == ["a", "b.txt", "c.txt", "d.nii.gz"]
+    for row in manifest.itertuples():                                         # every later read takes that series
+        scan = read_scan(row.image)
+        assert (scan.n_slices, scan.series or "") == (row.n_slices, row.series)
+    verified = prepare_dataset("folder", tmp_path, tmp_path / "verified", verify_scans=True, check_heads=False)
+    assert verified.n_slices.tolist() == [6, 4, 16, 6]
+    pd.DataFrame({"image": ["a", "d.nii.gz"], "label": [1, 1], "series": ["", "2"]}).to_csv(tmp_path / "labels.csv",
+                                                                                        index=False)
+    with pytest.raises(LabelError, match=r"series '2' named for .*d.nii.gz, which is not a DICOM series"):
+        prepare_dataset("folder", tmp_path, tmp_path / "wrong", check_heads=False)
+    pd.DataFrame({"image": ["a", "b"], "label": [1, 0], "series": ["", "lung"]}).to_csv(tmp_path / "labels.csv",
+                                                                                     index=False)
+    with pytest.raises(ScanError, match=r"bad scan 'b': .*no series matches 'lung'; available: .*Head 1mm bone"):
+        prepare_dataset("folder", tmp_path, tmp_path / "wrong", check_heads=False)
 
 
 # ---------------------------------------------------------------------- sources

@@ -158,6 +158,23 @@ def test_cache_identical_arrays_and_invalidation(tmp_path):
     assert isinstance(mapped, np.memmap) and spacing == (10.0, 1.0, 1.0)
 
 
+def test_the_cache_of_a_listed_series_follows_its_files(tmp_path):
+    """A scan given as a .txt list of a series' files (`ich-prepare` writes them for study folders of several series)
+    is cached under a key of the list and of every file it lists: a DICOM file edited or lost is seen."""
+    from ich_study.io import write_dicom_series
+    paths = write_dicom_series(head(8, 32), tmp_path / "study", spacing_mm=(5.0, 1.0, 1.0))
+    listed = tmp_path / "case.txt"
+    listed.write_text("".join(f"{p}\n" for p in paths), encoding="utf-8")
+    config = PreprocessConfig(cache_dtype="float32")
+    first = cache_path(listed, config, tmp_path / "cache")
+    assert cache_path(listed, config, tmp_path / "cache") == first
+    os.utime(paths[3], ns=(time.time_ns(), time.time_ns() + 2 * 10**9))                # one slice written again
+    assert cache_path(listed, config, tmp_path / "cache") != first
+    paths[5].unlink()
+    with pytest.raises(ScanError, match=rf"{paths[5].name}: no such file \(listed in .*case.txt\)"):
+        load_preprocessed(listed, config, tmp_path / "cache")
+
+
 def test_missing_source_is_a_scan_error(tmp_path):
     with pytest.raises(ScanError, match="missing.nii.gz"):
         load_preprocessed(tmp_path / "missing.nii.gz", PreprocessConfig(), tmp_path / "cache")

@@ -384,7 +384,8 @@ def test_the_mean_of_several_models_checks_the_spacing_against_their_widest_rang
     line gives the range spanning them, and warns only for a scan outside it; a model without a range leaves none."""
     from ich_study.reproduce import mean_prediction
     def line(trained_mm, spacing_mm=2.5):
-        return {"path": "scan.nii.gz", "series": None, "head_check": True, "slice_spacing_mm": spacing_mm,
+        return {"path": "scan.nii.gz", "series": None, "series_description": None, "head_check": True,
+                "slice_spacing_mm": spacing_mm,
                 "field_of_view_mm": 230.0, "trained_field_of_view_mm": [215.0, 235.0], "crop_mm": None,
                 "trained_slice_spacing_mm": trained_mm, "probability": 0.4, "threshold": 0.3, "target_sensitivity": 0.98,
                 "validation_sensitivity": 1.0, "validation_specificity": 0.2, "slice_scores": [0.1, 0.2],
@@ -680,6 +681,7 @@ def test_predict_reads_the_series_named_in_a_folder_of_several(smoke, tmp_path):
     code, lines, stderr = _predict("--model", model, "--no-influence", "--manifest", tmp_path / "scans.csv")
     assert code == 0, stderr
     assert [line["series"] for line in lines] == ["1.2.3.1", "1.2.3.2"]            # a manifest's row names its series
+    assert [line["series_description"] for line in lines] == ["HEAD SOFT", "HEAD THICK"]
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "profiles").glob("*.toml")))

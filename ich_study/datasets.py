@@ -20,7 +20,7 @@ from .core import LabelError, ScanError, SplitError, ConfigError, run_cli, write
 from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices, series_geometry,
                           is_axial, image_stack_files, scan_kind, check_one_kind, check_head_content,
                           scan_fingerprint, scan_geometry, volume_file_geometry, volume_fingerprint,
-                          dicom_series, is_sharp_kernel)
+                          dicom_series, is_sharp_kernel, contrast_evidence)
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPACING_TOLERANCE', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES',
@@ -523,9 +523,16 @@ def _folder_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame 
         several = [chosen for chosen in chosen_rows if chosen and chosen[1] > 1 and not chosen[2]]
         if several:
             print(f"folder: {len(several)} of {len(series)} DICOM scans hold several series; read in each: the axial "
-                  "CT series with most slices of a soft-tissue kernel (manifest columns series, series_description; "
-                  "labels.csv's column 'series' names another: its SeriesInstanceUID, number or a word of its "
-                  "description)")
+                  "CT series with most slices, preferring one volume, no contrast and a soft-tissue kernel (manifest "
+                  "columns series, series_description; labels.csv's column 'series' names another: its "
+                  "SeriesInstanceUID, number or a word of its description)")
+        enhanced = {case_id: contrast_evidence(chosen[0]) for case_id, chosen in series.items()
+                    if contrast_evidence(chosen[0])}
+        if enhanced:
+            case_id, evidence = next(iter(enhanced.items()))
+            print(f"folder: {len(enhanced)} scan(s) read from a contrast-enhanced series (e.g. {case_id!r}: {evidence}), "
+                  "whose enhancing vessels and tissue a model of non-contrast CT learns as blood: name their non-contrast "
+                  "series in labels.csv's column 'series', or leave them out")
     known = [geometry[case_id] for case_id in manifest["case_id"]]
     if any(known):
         manifest["n_slices"] = pd.array([g.n_slices if g else None for g in known], dtype="Int64")

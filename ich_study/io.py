@@ -18,13 +18,13 @@ import SimpleITK as sitk
 from .core import ScanError, atomic_write
 
 # %% auto #0
-__all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'WINDOWED_SLICE_MM', 'WINDOWED_PIXEL_MM',
-           'GREY_TOLERANCE', 'Scan', 'field_of_view_mm', 'ScanGeometry', 'volume_file_geometry', 'DicomSlice',
-           'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial', 'is_sharp_kernel', 'order_slices',
-           'series_spacing_mm', 'check_one_study', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe',
-           'image_stack_files', 'listed_files', 'scan_kind', 'check_one_kind', 'read_scan', 'series_geometry',
-           'scan_geometry', 'dicom_series', 'scan_fingerprint', 'volume_fingerprint', 'head_content_ml',
-           'head_coverage_mm', 'check_head_content']
+__all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'NO_CONTRAST', 'CONTRAST_WORDS', 'WINDOWED_SLICE_MM',
+           'WINDOWED_PIXEL_MM', 'GREY_TOLERANCE', 'Scan', 'field_of_view_mm', 'ScanGeometry', 'volume_file_geometry',
+           'DicomSlice', 'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial', 'is_sharp_kernel',
+           'order_slices', 'series_spacing_mm', 'check_one_study', 'contrast_evidence', 'is_one_volume',
+           'choose_series', 'write_dicom_series', 'write_dicom_multiframe', 'image_stack_files', 'listed_files',
+           'scan_kind', 'check_one_kind', 'read_scan', 'series_geometry', 'scan_geometry', 'dicom_series',
+           'scan_fingerprint', 'volume_fingerprint', 'head_content_ml', 'head_coverage_mm', 'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -39,6 +39,7 @@ class Scan:
     source: str = ""
     series: str | None = None               # the SeriesInstanceUID read, for a DICOM series
     series_description: str | None = None   # and its SeriesDescription
+    contrast: str | None = None             # what shows the series read was contrast-enhanced (`contrast_evidence`)
     channel_names: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -54,7 +55,8 @@ def _canonical(image: sitk.Image) -> sitk.Image:
     return sitk.DICOMOrient(image, CANONICAL_ORIENTATION)
 
 def _scan_from_image(image: sitk.Image, source: str, modality: str = "unknown",
-                     series: str | None = None, series_description: str | None = None) -> Scan:
+                     series: str | None = None, series_description: str | None = None,
+                     contrast: str | None = None) -> Scan:
     """Build a HU `Scan` from a 3D SimpleITK image (re-oriented, checked for NaN/inf)."""
     image = _canonical(image)
     volume = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
@@ -65,7 +67,7 @@ def _scan_from_image(image: sitk.Image, source: str, modality: str = "unknown",
                 origin=tuple(float(v) for v in image.GetOrigin()),
                 direction=tuple(float(v) for v in image.GetDirection()),
                 kind="HU", modality=modality, source=source, series=series,
-                series_description=series_description)
+                series_description=series_description, contrast=contrast)
 
 # %% ../nbs/02_io.ipynb #d67e5cf2
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")
@@ -183,6 +185,7 @@ class DicomSlice:
     sop_uid: str = ""
     frame: int = -1             # the frame of a multi-frame (enhanced) file; -1 for a file of one image
     rescale: tuple[float, float] | None = None     # a frame's (RescaleSlope, RescaleIntercept)
+    contrast_agent: str = ""    # ContrastBolusAgent: what was injected, where the scanner says
 
     @property
     def normal(self) -> np.ndarray:
@@ -218,7 +221,7 @@ def read_dicom_header(path: str | os.PathLike) -> DicomSlice | None:
             series_number=str(ds.get("SeriesNumber", "")),
             slice_thickness=float(ds.get("SliceThickness", "nan") or "nan"),
             kernel=str(ds.get("ConvolutionKernel", "")), patient_id=str(ds.get("PatientID", "")),
-            sop_uid=str(ds.get("SOPInstanceUID", "")))
+            sop_uid=str(ds.get("SOPInstanceUID", "")), contrast_agent=str(ds.get("ContrastBolusAgent", "") or ""))
     except (ValueError, TypeError):
         return None
 
@@ -263,6 +266,7 @@ def read_dicom_frames(path: str | os.PathLike) -> list[DicomSlice]:
                 series_number=str(ds.get("SeriesNumber", "")),
                 slice_thickness=_number(value("PixelMeasuresSequence", "SliceThickness"), float("nan")),
                 kernel=str(kernel), patient_id=str(ds.get("PatientID", "")), sop_uid=str(ds.get("SOPInstanceUID", "")),
+                contrast_agent=str(ds.get("ContrastBolusAgent", "") or ""),
                 frame=index, rescale=(_number(value("PixelValueTransformationSequence", "RescaleSlope"), top_rescale[0]),
                                       _number(value("PixelValueTransformationSequence", "RescaleIntercept"), top_rescale[1]))))
     except (ValueError, TypeError): return []
@@ -344,10 +348,30 @@ def check_one_study(groups: dict[str, list[DicomSlice]], source: str | os.PathLi
                                 "the files) of one, or name its series (ich-predict --series: its SeriesInstanceUID, "
                                 "number or a word of its description)")
 
+NO_CONTRAST = {"", "NONE", "NO", "N", "0", "NIL", "NATIVE"}     # ContrastBolusAgent values that mean none was given
+CONTRAST_WORDS = r"\b(CTA|CTP|ANGIO\w*|PERFUSION|PERF)\b"         # descriptions of contrast-enhanced CT
+
+def contrast_evidence(slices: Sequence[DicomSlice]) -> str | None:
+    """What shows that a series was scanned after a contrast injection (a CT angiogram, a perfusion study), or None: its
+    ContrastBolusAgent, else its SeriesDescription where it names one. Enhancing vessels and tissue are as bright as
+    fresh blood, and a model of non-contrast head CT was never shown them."""
+    agent = slices[0].contrast_agent.strip()
+    if agent.upper() not in NO_CONTRAST: return f"ContrastBolusAgent {agent!r}"
+    if re.search(CONTRAST_WORDS, slices[0].series_description.upper()):
+        return f"SeriesDescription {slices[0].series_description!r}"
+    return None
+
+def is_one_volume(slices: Sequence[DicomSlice]) -> bool:
+    """False for a series that repeats slice positions (a perfusion study's time points, other 4D series): not one
+    volume, and `order_slices` refuses it."""
+    along = {round(float(np.dot(header.position, slices[0].normal)), 2) for header in slices}
+    return len(along) == len(slices)
+
 def choose_series(groups: dict[str, list[DicomSlice]], source: str | os.PathLike = "",
                   series: str | None = None) -> str:
-    """The SeriesInstanceUID to read: the one named by `series`, else the axial CT series with most slices among those
-    of a soft-tissue kernel (not `is_sharp_kernel`; a sharp one only where there is no other)."""
+    """The SeriesInstanceUID to read: the one named by `series`, else the axial CT series with most slices, preferring
+    in turn one volume (`is_one_volume`), no contrast (`contrast_evidence`) and a soft-tissue kernel (not
+    `is_sharp_kernel`): each preference drops the series without it where any series has it."""
     if not groups: raise ScanError(source, "no DICOM image files found")
     if series is not None:
         wanted = str(series).lower()
@@ -365,9 +389,10 @@ def choose_series(groups: dict[str, list[DicomSlice]], source: str | os.PathLike
         modalities = sorted({s[0].modality or "none" for s in groups.values()})
         raise ScanError(source, f"modality {', '.join(modalities)}: not a CT series")
     check_one_study(ct, source)
-    axial = {uid: s for uid, s in ct.items() if is_axial(s)} or ct
-    soft = {uid: s for uid, s in axial.items() if not is_sharp_kernel(s)} or axial
-    return max(soft, key=lambda uid: len(soft[uid]))
+    candidates = {uid: s for uid, s in ct.items() if is_axial(s)} or ct
+    for preferred in (is_one_volume, lambda s: contrast_evidence(s) is None, lambda s: not is_sharp_kernel(s)):
+        candidates = {uid: s for uid, s in candidates.items() if preferred(s)} or candidates
+    return max(candidates, key=lambda uid: len(candidates[uid]))
 
 # %% ../nbs/02_io.ipynb #09e5b2a3
 def write_dicom_series(volume_hu: np.ndarray, folder: str | os.PathLike,
@@ -521,7 +546,7 @@ def _read_dicom(files: Sequence[str | os.PathLike], source: str, series: str | N
     image.SetOrigin(tuple(float(v) for v in ordered[0].position))
     image.SetDirection(tuple(float(v) for v in np.column_stack([row, column, direction_z]).ravel()))
     return _scan_from_image(image, source, modality="CT", series=ordered[0].series_uid,
-                            series_description=ordered[0].series_description)
+                            series_description=ordered[0].series_description, contrast=contrast_evidence(ordered))
 
 # %% ../nbs/02_io.ipynb #e75775ed
 WINDOWED_SLICE_MM = 5.0

@@ -653,8 +653,9 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
               "field_of_view_mm": field_mm, "trained_field_of_view_mm": geometry.get("field_of_view_mm"),
               "crop_mm": config.crop_mm,          # a model that crops to the head reads no field of view: none to check
               "probability": probability, "decision": _decision(probability, threshold),
-              "warning": _geometry_warnings(spacing_mm, geometry.get("slice_spacing_mm"),
-                                            field_mm, geometry.get("field_of_view_mm")),
+              "contrast": scan.contrast,  # what shows the series read was contrast-enhanced, else null
+              "warning": _scan_warnings(spacing_mm, geometry.get("slice_spacing_mm"),
+                                        field_mm, geometry.get("field_of_view_mm"), scan.contrast),
               "threshold": threshold, "target_sensitivity": operating_point.get("target_sensitivity"),
               "validation_sensitivity": operating_point.get("validation_sensitivity"),     # at the threshold, on the
               "validation_specificity": operating_point.get("validation_specificity"),     # scans it was chosen on
@@ -708,13 +709,16 @@ def check_ensemble(checkpoints: Sequence[dict[str, Any]]) -> None:
                                   "the models of one prediction are averaged scan by scan, so they must read scans alike "
                                   "(the fold models of one experiment)")
 
-def _geometry_warnings(spacing_mm: float | None, trained_spacing_mm: Sequence[float] | None,
-                       field_mm: float | None, trained_field_mm: Sequence[float] | None) -> str | None:
-    """A line's warning: the scan's slice spacing and field of view against the training scans' (None if neither
-    lies outside or is known)."""
+def _scan_warnings(spacing_mm: float | None, trained_spacing_mm: Sequence[float] | None,
+                   field_mm: float | None, trained_field_mm: Sequence[float] | None,
+                   contrast: str | None = None) -> str | None:
+    """A line's warning: the scan's slice spacing and field of view against the training scans', and a series read
+    with contrast (`contrast_evidence`, `02_io`; None if nothing is outside or known)."""
     from ich_study.datasets import geometry_warning
     warnings = [geometry_warning("slice spacing", spacing_mm, trained_spacing_mm),
-                geometry_warning("field of view", field_mm, trained_field_mm)]
+                geometry_warning("field of view", field_mm, trained_field_mm),
+                contrast and f"contrast-enhanced ({contrast}): the model learned from non-contrast CT, and "
+                             "enhancing vessels and tissue look like blood"]
     return "; ".join(w for w in warnings if w) or None
 
 def _widest(ranges: Sequence[Sequence[float] | None]) -> list[float] | None:
@@ -748,7 +752,8 @@ def mean_prediction(lines: Sequence[dict[str, Any]], models: Sequence[str]) -> d
               "models": [str(model) for model in models],
               "probability": None if probability is None else round(probability, 6),
               "decision": _decision(probability, threshold),
-              "warning": _geometry_warnings(spacing_mm, trained_mm, field_mm, trained_field_mm),
+              "contrast": lines[0]["contrast"],
+              "warning": _scan_warnings(spacing_mm, trained_mm, field_mm, trained_field_mm, lines[0]["contrast"]),
               "threshold": threshold, "target_sensitivity": lines[0]["target_sensitivity"],
               "validation_sensitivity": mean("validation_sensitivity"), "validation_specificity": mean("validation_specificity"),
               "top_slices": top(slice_scores), "slice_scores": slice_scores,
@@ -777,8 +782,8 @@ def predict_cli(argv: list[str] | None = None) -> None:
                         "of the checkpoint's operating point (0.98, the paper's)")
     parser.add_argument("--series", default=None, help="in a DICOM folder holding several series, the one to read: its "
                         "SeriesInstanceUID, SeriesNumber or a word of its SeriesDescription (default: the axial CT series "
-                        "with the most slices of a soft-tissue kernel; each line's 'series' and 'series_description' "
-                        "say which was read)")
+                        "with the most slices, preferring one volume, no contrast and a soft-tissue kernel; each "
+                        "line's 'series' and 'series_description' say which was read)")
     parser.add_argument("--no-head-check", action="store_true", help="classify scans that do not hold a whole head "
                         "(under 50 mL of soft tissue or 10 mL of bone, or slices spanning under 80 mm), which are "
                         "refused otherwise: a partial-coverage scan on purpose, a phantom; each line says head_check false")

@@ -250,7 +250,7 @@ def test_a_folder_of_studies_with_several_series_reads_one_series_per_scan_every
     """A hospital's study folder holds the head twice, in a soft-tissue and a bone kernel: ich-prepare records the
     series read (by default the soft-tissue one, whatever the bone one's number of slices; or the one labels.csv's
     `series` names) and pins it by a list of its files, so that --verify and training read that series; a folder of
-    one series stays as given."""
+    one series stays as given. A scan read from a contrast-enhanced series (a CT angiogram) is named."""
     write_dicom_series(head(6), tmp_path / "a", spacing_mm=(2.5, 0.45, 0.45), patient_id="a", series_description="Head")
     for name, brain_hu in (("b", 36), ("c", 37)):
         write_dicom_series(head(4, brain_hu=brain_hu), tmp_path / name, spacing_mm=(5.0, 0.5, 0.5), patient_id=name,
@@ -259,21 +259,23 @@ def test_a_folder_of_studies_with_several_series_reads_one_series_per_scan_every
                            study_uid=f"1.2.{brain_hu}", series_description="Head 1mm bone", kernel="H70h",
                            series_number=3, seed=1)
     sitk.WriteImage(sitk.GetImageFromArray(head(6, brain_hu=38)), str(tmp_path / "d.nii.gz"))
-    pd.DataFrame({"image": ["a", "b", "c", "d.nii.gz"], "label": [1, 0, 0, 1],
-                  "series": ["", "", "3", ""]}).to_csv(tmp_path / "labels.csv", index=False)
+    write_dicom_series(head(8, brain_hu=39), tmp_path / "e", spacing_mm=(2.0, 0.5, 0.5), series_description="CTA Head")
+    pd.DataFrame({"image": ["a", "b", "c", "d.nii.gz", "e"], "label": [1, 0, 0, 1, 0],
+                  "series": ["", "", "3", "", ""]}).to_csv(tmp_path / "labels.csv", index=False)
     prepare_dataset("folder", tmp_path, tmp_path / "out", check_heads=False)
     printed = capsys.readouterr().out
-    assert "1 of 3 DICOM scans hold several series" in printed                # b: chosen for the user; c: named
+    assert "1 of 4 DICOM scans hold several series" in printed                # b: chosen for the user; c: named
+    assert "1 scan(s) read from a contrast-enhanced series (e.g. 'e': SeriesDescription 'CTA Head')" in printed
     manifest = read_manifest(tmp_path / "out")
-    assert manifest.n_slices.tolist() == [6, 4, 16, 6]
-    assert manifest.series_description.tolist() == ["Head", "Head 5mm", "Head 1mm bone", ""]
+    assert manifest.n_slices.tolist() == [6, 4, 16, 6, 8]
+    assert manifest.series_description.tolist() == ["Head", "Head 5mm", "Head 1mm bone", "", "CTA Head"]
     assert manifest.image.tolist()[0] == str((tmp_path / "a").resolve())     # one series: the folder as given
-    assert [Path(image).name for image in manifest.image] == ["a", "b.txt", "c.txt", "d.nii.gz"]
+    assert [Path(image).name for image in manifest.image] == ["a", "b.txt", "c.txt", "d.nii.gz", "e"]
     for row in manifest.itertuples():                                         # every later read takes that series
         scan = read_scan(row.image)
         assert (scan.n_slices, scan.series or "") == (row.n_slices, row.series)
     verified = prepare_dataset("folder", tmp_path, tmp_path / "verified", verify_scans=True, check_heads=False)
-    assert verified.n_slices.tolist() == [6, 4, 16, 6]
+    assert verified.n_slices.tolist() == [6, 4, 16, 6, 8]
     pd.DataFrame({"image": ["a", "d.nii.gz"], "label": [1, 1], "series": ["", "2"]}).to_csv(tmp_path / "labels.csv",
                                                                                         index=False)
     with pytest.raises(LabelError, match=r"series '2' named for .*d.nii.gz, which is not a DICOM series"):

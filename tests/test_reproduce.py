@@ -384,7 +384,7 @@ def test_the_mean_of_several_models_checks_the_spacing_against_their_widest_rang
     line gives the range spanning them, and warns only for a scan outside it; a model without a range leaves none."""
     from ich_study.reproduce import mean_prediction
     def line(trained_mm, spacing_mm=2.5):
-        return {"path": "scan.nii.gz", "series": None, "series_description": None, "head_check": True,
+        return {"path": "scan.nii.gz", "series": None, "series_description": None, "contrast": None, "head_check": True,
                 "slice_spacing_mm": spacing_mm,
                 "field_of_view_mm": 230.0, "trained_field_of_view_mm": [215.0, 235.0], "crop_mm": None,
                 "trained_slice_spacing_mm": trained_mm, "probability": 0.4, "threshold": 0.3, "target_sensitivity": 0.98,
@@ -644,8 +644,9 @@ def test_predict_refuses_part_of_a_head(smoke, tmp_path):
 
 def test_predict_reads_the_series_named_in_a_folder_of_several(smoke, tmp_path):
     """A DICOM folder holding two axial series of one head, every slice ("HEAD SOFT") and every other slice ("HEAD
-    THICK"), as scanners export thin and thick reconstructions together: the one with the most slices is read unless
-    --series names the other, by description or SeriesInstanceUID, and each line says which was read; a --series that
+    THICK"), as scanners export thin and thick reconstructions together, and a CT angiogram ("CTA HEAD") with more
+    slices still: the non-contrast one with the most slices is read unless --series names another, by description or
+    SeriesInstanceUID, and each line says which was read (the angiogram with a warning of its contrast); a --series that
     matches none is an error line listing the series there; in a --manifest a row's 'series' names it. The thick
     series' slices are twice as far apart as any scan the model trained on, which the checkpoint records and its
     line's warning names; the thin one's are not."""
@@ -663,6 +664,8 @@ def test_predict_reads_the_series_named_in_a_folder_of_several(smoke, tmp_path):
     write_dicom_series(scan.volume[::2], folder, spacing_mm=(2 * spacing[0], *spacing[1:]), study_uid="1.2.3",
                        series_uid="1.2.3.2", series_description="HEAD THICK", series_number=3, seed=1)
     n_thick = len(scan.volume[::2])
+    write_dicom_series(np.repeat(scan.volume, 2, axis=0), folder, spacing_mm=(spacing[0] / 2, *spacing[1:]),
+                       study_uid="1.2.3", series_uid="1.2.3.3", series_description="CTA HEAD", series_number=4, seed=2)
     trained_mm = load_checkpoint(model)["geometry"]["slice_spacing_mm"]
     assert spacing[0] < 1.2 * trained_mm[1] < 2 * spacing[0]
     for arguments, uid, n_slices in (((), "1.2.3.1", scan.n_slices), (("--series", "thick"), "1.2.3.2", n_thick),
@@ -675,6 +678,9 @@ def test_predict_reads_the_series_named_in_a_folder_of_several(smoke, tmp_path):
         assert line["slice_spacing_mm"] == pytest.approx(spacing[0] * (2 if thick else 1), abs=1e-3)
         assert line["warning"] == (spacing_warning(line["slice_spacing_mm"], trained_mm) if thick else None)
         assert (line["warning"] is not None) == thick and line["decision"] in ("ICH", "no ICH")
+    code, (line,), stderr = _predict("--model", model, "--no-influence", "--series", "cta", folder)  # most slices,
+    assert code == 0 and line["contrast"] == "SeriesDescription 'CTA HEAD'", stderr      # read only by name
+    assert "contrast-enhanced (SeriesDescription 'CTA HEAD')" in line["warning"]
     code, (line,), _ = _predict("--model", model, "--series", "bone", folder)
     assert code == 1 and "no series matches 'bone'" in line["error"] and "'HEAD THICK'" in line["error"]
     pd.DataFrame({"image": ["study", "study"], "series": ["", "HEAD THICK"]}).to_csv(tmp_path / "scans.csv", index=False)

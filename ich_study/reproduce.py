@@ -12,6 +12,7 @@ import difflib
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -20,13 +21,15 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .core import (CheckpointError, ConfigError, ICHStudyError, ScanError, atomic_write, load_profile,
                             provenance, repo_root, run_cli, write_json)
+
+if TYPE_CHECKING: from ich_study.io import Scan      # read lazily: the console scripts start without SimpleITK
 
 # %% auto #0
 __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA_SOURCES', 'DATA_KEYS', 'SYNTHETIC_REQUIRED',
@@ -37,7 +40,7 @@ __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA
            'bytes_under', 'check_free_space', 'is_reusable', 'run_name', 'run_experiment', 'training_progress',
            'step_recorder', 'step_progress', 'reporting_progress', 'training_precision', 'reproduce', 'reproduce_cli',
            'check_input_kind', 'per_scan_slice', 'operating_point_at', 'prepare_scan', 'predict_scan', 'model_paths',
-           'check_ensemble', 'mean_prediction', 'predict_cli']
+           'check_ensemble', 'mean_prediction', 'predict_cli', 'plot_prediction']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -784,6 +787,9 @@ def predict_cli(argv: list[str] | None = None) -> None:
                         "SeriesInstanceUID, SeriesNumber or a word of its SeriesDescription (default: the axial CT series "
                         "with the most slices, preferring one volume, no contrast and a soft-tissue kernel; each "
                         "line's 'series' and 'series_description' say which was read)")
+    parser.add_argument("--figures", default=None, metavar="DIR", help="draw each classified scan's prediction to "
+                        "DIR/NNN-NAME.png (its slice readings and the slices that drive the decision, plot_prediction); "
+                        "each line's 'figure' names it")
     parser.add_argument("--no-head-check", action="store_true", help="classify scans that do not hold a whole head "
                         "(under 50 mL of soft tissue or 10 mL of bone, or slices spanning under 80 mm), which are "
                         "refused otherwise: a partial-coverage scan on purpose, a phantom; each line says head_check false")
@@ -805,6 +811,9 @@ def predict_cli(argv: list[str] | None = None) -> None:
         scans += [(str(p if Path(p).is_absolute() else manifest_path.parent / p), series or args.series)
                   for p, series in zip(manifest["image"], named)]
     if not scans: parser.error("give at least one scan or --manifest")
+    if args.figures:
+        try: Path(args.figures).mkdir(parents=True, exist_ok=True)
+        except OSError as exc: parser.error(f"--figures {args.figures}: cannot make the folder ({exc})")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     try:
         paths = model_paths(args.model)
@@ -818,15 +827,69 @@ def predict_cli(argv: list[str] | None = None) -> None:
         print(json.dumps({"model": args.model[0] if len(args.model) == 1 else args.model, "error": str(exc)}), flush=True)
         raise SystemExit(2)
     failures = 0
-    for scan, series in scans:
+    for number, (scan, series) in enumerate(scans, start=1):
         try:
             # read and preprocessed once (check_ensemble: the models preprocess alike); the first line carries its seconds
             scan_read, array, timings = prepare_scan(scan, checkpoints[0], not args.no_head_check, series)
             lines = [predict_scan(scan, checkpoint, model, device, not args.no_influence, not args.no_head_check,
                                   series, prepared=(scan_read, array, timings if index == 0 else {}))
                      for index, (checkpoint, model) in enumerate(zip(checkpoints, models))]
-            print(json.dumps(lines[0] if len(lines) == 1 else mean_prediction(lines, paths)), flush=True)
+            line = lines[0] if len(lines) == 1 else mean_prediction(lines, paths)
+            if args.figures:
+                name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(scan)).name)[:60] or "scan"
+                line["figure"] = str(plot_prediction(scan_read, line, Path(args.figures) / f"{number:03d}-{name}.png"))
+            print(json.dumps(line), flush=True)
         except ICHStudyError as exc:
             failures += 1
             print(json.dumps({"path": str(scan), "error": str(exc)}), flush=True)
     if failures: raise SystemExit(1)
+
+# %% ../nbs/09_reproduce.ipynb #50f134f3
+def plot_prediction(scan: Scan, line: dict[str, Any], path: str | os.PathLike, n_shown: int = 4) -> Path:
+    """A picture of one scan's prediction (`ich-predict --figures`): its slice readings along the scan
+    (`slice_scores`, the slice head's P(ICH); `slice_influence`, the fall of the scan's P(ICH) without the slice),
+    the decision in the title, and the `n_shown` slices that drive it: those of largest influence, else of highest
+    score, else the middle one, one slice of each `slices_per_score` that share a value. HU scans are shown in the
+    brain window (level 40, width 80 HU), pre-windowed ones in their first channel. Written to `path` atomically."""
+    import textwrap
+    import matplotlib.pyplot as plt
+    from ich_study.preprocess import apply_windows
+    scores, influence = line.get("slice_scores"), line.get("slice_influence")
+    ranking = influence if influence is not None else scores
+    order = ([scan.n_slices // 2] if ranking is None else
+             np.argsort(-np.array([-np.inf if value is None else value for value in ranking], dtype=float), kind="stable"))
+    shown, sharing = [], max(1, int(line.get("slices_per_score") or 1))
+    for index in map(int, order):
+        if len(shown) < n_shown and all(index // sharing != other // sharing for other in shown): shown.append(index)
+    shown.sort()
+    fig = plt.figure(figsize=(2.3 * n_shown, 5.2), layout="constrained")
+    grid = fig.add_gridspec(2, n_shown, height_ratios=[1, 1.4])
+    curve, slices = fig.add_subplot(grid[0, :]), np.arange(scan.n_slices)
+    if scores is not None: curve.plot(slices, scores, color="tab:blue", linewidth=1.2, zorder=3)
+    curve.set(xlim=(-0.5, scan.n_slices - 0.5), ylim=(0, 1), xlabel="slice index (0 = most inferior)")
+    curve.set_ylabel("slice score", color="tab:blue")
+    if influence is not None:
+        fall = curve.twinx()
+        fall.bar(slices, [np.nan if value is None else value for value in influence], color="tab:orange", alpha=0.5)
+        fall.axhline(0, color="tab:orange", linewidth=0.6)
+        fall.set_ylabel("influence", color="tab:orange")
+        curve.set_zorder(fall.get_zorder() + 1); curve.patch.set_visible(False)     # the scores over the bars
+    for index in shown: curve.axvline(index, color="grey", linewidth=0.7, linestyle=":")
+    for column, index in enumerate(shown):
+        image = scan.volume[index]
+        image = (apply_windows(image[None], [(40, 80)])[0, 0] if scan.kind == "HU"
+                 else np.clip(image[0] if image.ndim == 3 else image, 0, 1))
+        ax = fig.add_subplot(grid[1, column]); ax.axis("off")
+        ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+        readings = [f"score {scores[index]:.2f}" if scores is not None else "",
+                    f"influence {influence[index]:+.3f}" if influence is not None and influence[index] is not None else ""]
+        ax.set_title(f"slice {index}\n" + ", ".join(r for r in readings if r), fontsize=8)
+    probability, threshold = line.get("probability"), line.get("threshold")
+    verdict = (f"P(ICH) {probability:.3f}" + (f": {line['decision']} at threshold {threshold:.3f}" if threshold is not None
+                                              else "") if probability is not None else "no scan probability")
+    title = f"{Path(str(line['path'])).name}: {verdict}"
+    if line.get("warning"): title += "\n" + textwrap.fill(f"warning: {line['warning']}", 24 * n_shown)
+    fig.suptitle(title, fontsize=9)
+    with atomic_write(path) as temporary: fig.savefig(temporary, dpi=100, format="png")
+    plt.close(fig)
+    return Path(path)

@@ -273,11 +273,17 @@ def test_predict_nifti_and_a_bad_scan(smoke, tmp_path):
     scan = work / "data" / "smoke-cohort" / manifest["image"].iloc[0]
     broken = tmp_path / "broken.nii.gz"
     broken.write_bytes(b"not a nifti at all")
-    code, lines, _ = _predict("--model", model, scan, broken)
+    code, lines, _ = _predict("--model", model, "--figures", tmp_path / "figures", scan, broken)
     assert code != 0, "a bad scan must make the exit status non-zero"
     good, bad = lines
     assert 0.0 <= good["probability"] <= 1.0 and good["decision"] in ("ICH", "no ICH")
     assert good["seconds"] > 0 and "broken.nii.gz" in bad["error"]
+    assert [p.name for p in (tmp_path / "figures").iterdir()] == [f"001-{scan.name}.png"] and "figure" not in bad
+    from PIL import Image                                  # the classified scan's picture, 4 slices wide; none for the bad one
+    with Image.open(good["figure"]) as picture: assert (picture.format, picture.size[0]) == ("PNG", 920)
+    (tmp_path / "a file").write_text("not a folder", encoding="utf-8")
+    code, _, stderr = _predict("--model", model, "--figures", tmp_path / "a file" / "figures", scan)
+    assert code == 2 and "--figures" in stderr and "cannot make the folder" in stderr
     # two readings for each of the scan's slices; the smoke models merge slice pairs (2x2x2), which share a value
     image = sitk.ReadImage(str(scan))
     n_slices = image.GetDepth()

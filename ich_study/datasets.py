@@ -351,6 +351,14 @@ def _find_rsna_labels(root: Path) -> Path:
         if (root / name).exists(): return root / name
     raise LabelError(f"{root}: no stage_2_train.csv (the RSNA labels)")
 
+def _series_list(slices: list, out: Path, case_id: str, list_folder: str) -> str:
+    """A .txt list of the files of one series (one absolute path a line, what `read_scan` reads as that series alone),
+    written under out/list_folder/; its path relative to out."""
+    list_path = out / list_folder / (re.sub(r"[\\/]", "_", case_id) + ".txt")
+    files = dict.fromkeys(str(Path(h.path).resolve()) for h in slices)       # an enhanced file once, not once a frame
+    write_text_atomic(list_path, "".join(f"{path}\n" for path in files))
+    return str(list_path.relative_to(out))
+
 def _rsna_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, str]]]:
     """Manifest + slice labels of an RSNA 2019 layout; writes one file list per scan under out/rsna_scans."""
     label_path = _find_rsna_labels(root)
@@ -381,13 +389,11 @@ def _rsna_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame, l
         except ScanError as exc: bad.append((case_id, str(exc))); continue
         sops = [h.sop_uid for h in ordered]
         labels = wide.loc[sops]
-        list_path = out / "rsna_scans" / f"{case_id}.txt"
-        write_text_atomic(list_path, "".join(str(Path(h.path).resolve()) + "\n" for h in ordered))
         label = int(labels["any"].max())
         geometry = series_geometry(ordered)                                 # from the headers read anyway
         flags = {RSNA_SUBTYPES[c]: bool(labels[c].max()) for c in RSNA_SUBTYPES if c in labels.columns}
         rows.append({"case_id": case_id, "patient_id": ordered[0].patient_id or case_id,
-                     "image": str(list_path.relative_to(out)), "label": label,
+                     "image": _series_list(ordered, out, case_id, "rsna_scans"), "label": label,
                      "subtypes": _subtypes_of(flags) if label else "", "source": "rsna", "n_slices": len(ordered),
                      "spacing": spacing_text(geometry.spacing_mm), "field_of_view_mm": round(geometry.field_of_view_mm, 2)})
         slice_rows.append(pd.DataFrame({"case_id": case_id, "slice_index": np.arange(len(ordered)),
@@ -418,14 +424,6 @@ def choose_plain_thin_series(groups: dict[str, list]) -> str | None:
         plain = "PLAIN" in slices[0].series_description.upper()
         return (thickness if np.isfinite(thickness) else 99.0, not plain, -len(slices))
     return min(candidates, key=key)
-
-def _series_list(slices: list, out: Path, case_id: str, list_folder: str) -> str:
-    """A .txt list of the files of one series (one absolute path a line, what `read_scan` reads as that series alone),
-    written under out/list_folder/; its path relative to out."""
-    list_path = out / list_folder / (re.sub(r"[\\/]", "_", case_id) + ".txt")
-    files = dict.fromkeys(str(Path(h.path).resolve()) for h in slices)       # an enhanced file once, not once a frame
-    write_text_atomic(list_path, "".join(f"{path}\n" for path in files))
-    return str(list_path.relative_to(out))
 
 def _image_of_series(slices: list, out: Path, case_id: str, list_folder: str) -> str:
     """The series folder when it holds only this series, else a file list written under out/."""

@@ -289,6 +289,14 @@ def is_sharp_kernel(slices: Sequence[DicomSlice]) -> bool:
     text = f"{slices[0].series_description} {slices[0].kernel}".upper()
     return any(word in text for word in ("BONE", "LUNG", "SHARP", "EDGE")) or bool(re.search(r"\b[BHJQ]R?[6-9]\d", text))
 
+def _spacing_runs(steps: np.ndarray, tolerance: float) -> list[list]:
+    """The runs of consecutive steps of one size, each [step mm, index of its first step, index of its last]."""
+    runs: list[list] = []
+    for index, step in enumerate(steps):
+        if runs and abs(step - runs[-1][0]) <= tolerance * runs[-1][0]: runs[-1][2] = index
+        else: runs.append([float(step), index, index])
+    return runs
+
 def order_slices(slices: Sequence[DicomSlice], source: str | os.PathLike = "",
                  gap_factor: float = 1.5, uneven_tolerance: float = 0.1) -> list[DicomSlice]:
     """Sort one series inferior -> superior by position along the normal; ScanError on bad geometry."""
@@ -314,11 +322,17 @@ def order_slices(slices: Sequence[DicomSlice], source: str | os.PathLike = "",
         i = int(np.argmax(steps < 1e-3))
         raise ScanError(source, f"two slices at one position ({ordered[i].path}, {ordered[i + 1].path})")
     typical = float(np.median(steps))
-    if (steps > gap_factor * typical).any():
-        i = int(np.argmax(steps > gap_factor * typical))
+    gaps, uneven = steps > gap_factor * typical, steps.max() - steps.min() > uneven_tolerance * typical
+    runs = _spacing_runs(steps, uneven_tolerance) if gaps.any() or uneven else []
+    if len(runs) > 1 and all(last > first for _, first, last in runs):    # regions of their own spacing, not a gap
+        regions = ", then ".join(f"{step:.2f} mm for slices {first + 1}-{last + 2}" for step, first, last in runs)
+        raise ScanError(source, f"the slice spacing changes within the series ({regions}; inferior first): one volume "
+                                "needs one spacing. Give another series of the study, or this one resampled to one spacing")
+    if gaps.any():
+        i = int(np.argmax(gaps))
         raise ScanError(source, f"missing slice: a {steps[i]:.2f} mm gap after {ordered[i].path} "
                                 f"where slices are {typical:.2f} mm apart")
-    if steps.max() - steps.min() > uneven_tolerance * typical:
+    if uneven:
         raise ScanError(source, f"uneven slice positions (steps {steps.min():.2f} to {steps.max():.2f} mm)")
     return ordered
 

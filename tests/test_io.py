@@ -123,6 +123,10 @@ def test_dicom_errors(tmp_path):
     ds = pydicom.dcmread(paths[0]); ds.ImagePositionPatient[2] += 1.0; ds.save_as(paths[0])
     with pytest.raises(ScanError, match="uneven|missing|gap"):
         read_scan(tmp_path / "uneven")
+    write_dicom_series(volume, tmp_path / "regions", spacing_mm=(2.5, 0.5, 0.5), origin=(-64.0, -64.0, -40.0),
+                       series_uid="1.2.99", study_uid="1.2.9")          # 2.5 mm through the posterior fossa, 5 mm above
+    write_dicom_series(volume, tmp_path / "regions", spacing_mm=(5.0, 0.5, 0.5), origin=(-64.0, -64.0, -17.5),
+                       series_uid="1.2.99", study_uid="1.2.9", seed=1)
     one = write_dicom_series(volume[:1], tmp_path / "one")
     with pytest.raises(ScanError, match="2D"):
         read_scan(one[0])
@@ -135,7 +139,9 @@ def test_dicom_errors(tmp_path):
     for path, problem in [("mr", "not a CT"), ("gap", "missing slice"), ("uneven", "uneven|missing|gap"), ("one", "2D"),
                           ("nowhere", "no such file"), (one[0], "a single DICOM slice"), ("slice.png", "a single 2D image"),
                           ("notes.csv", "unknown file type"), ("no-pixel-size", "no valid PixelSpacing"),
-                          ("other-pixel-size", "different pixel spacings")]:  # the headers alone tell the same
+                          ("other-pixel-size", "different pixel spacings"),
+                          ("regions", r"spacing changes within the series \(2.50 mm for slices 1-8, then 5.00 mm for slices 8-16")
+                          ]:                                                # the headers alone tell the same
         with pytest.raises(ScanError, match=problem):
             read_scan(tmp_path / path)
         with pytest.raises(ScanError, match=problem):

@@ -651,7 +651,8 @@ def prepare_cli(argv: list[str] | None = None) -> None:
                         help="detect the cranial cavity per slice now (slice_labels.cranial_cavity), reading every scan")
     parser.add_argument("--no-head-check", action="store_true",
                         help="with --verify or --cavity, do not refuse scans with too little soft tissue or bone to be a "
-                             "head, or whose slices span under 80 mm head to feet")
+                             "head, whose slices span under 80 mm head to feet, or whose voxels hold no air below -500 HU "
+                             "(not in HU)")
     args = parser.parse_args(argv)
     manifest = run_cli("ich-prepare", lambda: prepare_dataset(
         args.source, args.root, args.out, args.seed, tuple(args.fractions), args.folds,

@@ -24,7 +24,8 @@ __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'NO_CON
            'order_slices', 'series_spacing_mm', 'check_one_study', 'contrast_evidence', 'is_one_volume',
            'choose_series', 'write_dicom_series', 'write_dicom_multiframe', 'image_stack_files', 'listed_files',
            'scan_kind', 'check_one_kind', 'read_scan', 'series_geometry', 'scan_geometry', 'dicom_series',
-           'scan_fingerprint', 'volume_fingerprint', 'head_content_ml', 'head_coverage_mm', 'check_head_content']
+           'scan_fingerprint', 'volume_fingerprint', 'head_content_ml', 'head_coverage_mm', 'lowest_hu',
+           'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -803,10 +804,19 @@ def head_coverage_mm(scan: Scan) -> float:
     """How far the slices of `scan` reach head to feet: the number of slices times their spacing, in mm."""
     return scan.n_slices * float(scan.spacing_mm[0])
 
+def lowest_hu(scan: Scan, percent: float = 1.0) -> float:
+    """The `percent` percentile of a HU scan's voxels (of every fourth row and column: the air around a head)."""
+    return float(np.percentile(scan.volume[:, ::4, ::4], percent))
+
 def check_head_content(path: str | os.PathLike, scan: Scan, min_tissue_ml: float = 50.0, min_bone_ml: float = 10.0,
-                       min_coverage_mm: float = 80.0) -> None:
+                       min_coverage_mm: float = 80.0, max_air_hu: float = -500.0) -> None:
     """ScanError when `scan` holds too little soft tissue or bone to be a head CT (air, a phantom, an empty export),
-    or its slices span under `min_coverage_mm` head to feet (part of a head: an interrupted copy, a wrong spacing)."""
+    or its slices span under `min_coverage_mm` head to feet (part of a head: an interrupted copy, a wrong spacing),
+    or, for a HU scan, its lowest 1% of voxels lie above `max_air_hu` (no air: not in HU, the rescale left out)."""
+    if scan.kind == "HU" and (air_hu := lowest_hu(scan)) > max_air_hu:
+        raise ScanError(path, f"not in Hounsfield units: the lowest 1% of its voxels lie at {air_hu:.0f} or above, where "
+                              "the air around a head is about -1000 HU. Were the stored values converted without their "
+                              "rescale (RescaleIntercept, typically -1024)?")
     tissue_ml, bone_ml = head_content_ml(scan)
     if tissue_ml < min_tissue_ml or bone_ml < min_bone_ml:
         ranges = "0-100 HU" if scan.kind == "HU" else "grey in the brain window"

@@ -791,8 +791,9 @@ def predict_cli(argv: list[str] | None = None) -> None:
                         "DIR/NNN-NAME.png (its slice readings and the slices that drive the decision, plot_prediction); "
                         "each line's 'figure' names it")
     parser.add_argument("--no-head-check", action="store_true", help="classify scans that do not hold a whole head "
-                        "(under 50 mL of soft tissue or 10 mL of bone, or slices spanning under 80 mm), which are "
-                        "refused otherwise: a partial-coverage scan on purpose, a phantom; each line says head_check false")
+                        "in HU (under 50 mL of soft tissue or 10 mL of bone, slices spanning under 80 mm, or no air "
+                        "below -500 HU), which are refused otherwise: a partial-coverage scan on purpose, a phantom; "
+                        "each line says head_check false")
     args = parser.parse_args(argv)
     if args.target_sensitivity is not None and not 0 < args.target_sensitivity <= 1:
         parser.error(f"--target-sensitivity {args.target_sensitivity:g}: give a share of the bleeds, above 0 and at most 1")

@@ -148,8 +148,9 @@ def test_skip_bad_reports_and_skips(tmp_path, capsys):
 
 
 def test_a_scan_that_holds_no_head_is_a_bad_scan(tmp_path, capsys):
-    """Read by --verify, a scan of air or of a water phantom is refused as 'no head in this scan', and six slices of
-    a head as 'part of a head', named; --skip-bad leaves them out, --no-head-check keeps them; a head of real size passes."""
+    """Read by --verify, a scan of air or of a water phantom is refused as 'no head in this scan', six slices of a head
+    as 'part of a head', and a head stored without its rescale (1024 too high) as 'not in Hounsfield units', named;
+    --skip-bad leaves them out, --no-head-check keeps them; a head of real size passes."""
     def write(name, volume):
         image = sitk.GetImageFromArray(volume)
         image.SetSpacing((3.0, 3.0, 5.0))                  # 64 x 64 pixels of 3 mm, 24 slices of 5 mm: head-sized
@@ -157,8 +158,10 @@ def test_a_scan_that_holds_no_head_is_a_bad_scan(tmp_path, capsys):
     phantom = np.where(head(24, 64) == 1000, 0.0, head(24, 64)).astype(np.float32)     # soft tissue, no bone
     write("head.nii.gz", head(24, 64)); write("air.nii.gz", np.full((24, 64, 64), -1000, np.float32))
     write("phantom.nii.gz", phantom); write("slab.nii.gz", head(6, 64))                  # 30 mm head to feet
-    pd.DataFrame({"image": ["head.nii.gz", "air.nii.gz", "phantom.nii.gz", "slab.nii.gz"], "label": [0, 0, 0, 0],
-                  "patient_id": ["x", "y", "z", "w"]}).to_csv(tmp_path / "labels.csv", index=False)
+    write("raw.nii.gz", head(24, 64, brain_hu=36) + 1024)                                 # air at +24, brain at 1060
+    pd.DataFrame({"image": ["head.nii.gz", "air.nii.gz", "phantom.nii.gz", "slab.nii.gz", "raw.nii.gz"],
+                  "label": [0, 0, 0, 0, 0], "patient_id": ["x", "y", "z", "w", "v"]}).to_csv(tmp_path / "labels.csv",
+                                                                                           index=False)
     out = str(tmp_path / "out")
     with pytest.raises(ScanError, match=r"air\.nii\.gz.*no head in this scan: 0\.0 mL of soft tissue"):
         prepare_dataset("folder", tmp_path, out, verify_scans=True)
@@ -167,9 +170,11 @@ def test_a_scan_that_holds_no_head_is_a_bad_scan(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "skipping bad scan air" in err and re.search(r"skipping bad scan phantom: .*0\.0 mL of bone", err)
     assert re.search(r"skipping bad scan slab: .*slab\.nii\.gz: part of a head: its 6 slices, 5 mm apart, span 30\.0 mm", err)
+    assert re.search(r"skipping bad scan raw: .*raw\.nii\.gz: not in Hounsfield units: the lowest 1% of its voxels lie at "
+                     r"24 or above", err)
     assert read_manifest(out).case_id.tolist() == ["head"]
     prepare_cli(["--source", "folder", "--root", str(tmp_path), "--out", out + "-all", "--verify", "--no-head-check"])
-    assert sorted(read_manifest(out + "-all").case_id) == ["air", "head", "phantom", "slab"]
+    assert sorted(read_manifest(out + "-all").case_id) == ["air", "head", "phantom", "raw", "slab"]
 
 
 def test_a_scan_copied_under_another_case_id_is_a_bad_scan(tmp_path, capsys):

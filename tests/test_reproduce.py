@@ -604,7 +604,8 @@ def test_predict_refuses_the_other_kind_of_scan(smoke, tmp_path):
 
 def test_predict_refuses_a_scan_without_a_head(smoke, tmp_path):
     """A NIfTI of air and one of a water cylinder (no bone), with a head scan's geometry, are refused by
-    name with the soft tissue and bone found; the head beside them is classified."""
+    name with the soft tissue and bone found, and the head stored without its rescale (every voxel 1024 too high) as
+    not in Hounsfield units; the head beside them is classified."""
     work, _ = smoke
     model = work / "runs" / "smoke" / "e2e2" / "best.pt"
     manifest = pd.read_csv(work / "data" / "smoke-cohort" / "manifest.csv")
@@ -613,14 +614,17 @@ def test_predict_refuses_a_scan_without_a_head(smoke, tmp_path):
     array = sitk.GetArrayFromImage(image)
     _, rows, columns = np.indices(array.shape)
     inside = (rows - array.shape[1] / 2) ** 2 + (columns - array.shape[2] / 2) ** 2 < (array.shape[1] / 3) ** 2
-    fakes = {"air.nii.gz": np.full(array.shape, -1000, np.int16), "water.nii.gz": np.where(inside, 0, -1000).astype(np.int16)}
+    fakes = {"air.nii.gz": np.full(array.shape, -1000, np.int16), "water.nii.gz": np.where(inside, 0, -1000).astype(np.int16),
+             "raw.nii.gz": (array + 1024).astype(np.int16)}
     for name, values in fakes.items():
         fake = sitk.GetImageFromArray(values)
         fake.CopyInformation(image)
         sitk.WriteImage(fake, str(tmp_path / name))
-    code, lines, stderr = _predict("--model", model, tmp_path / "air.nii.gz", head, tmp_path / "water.nii.gz")
+    code, lines, stderr = _predict("--model", model, tmp_path / "air.nii.gz", head, tmp_path / "water.nii.gz",
+                                   tmp_path / "raw.nii.gz")
     assert code == 1 and "Traceback" not in stderr
-    air, classified, water = lines
+    air, classified, water, raw = lines
+    assert "raw.nii.gz" in raw["error"] and "not in Hounsfield units" in raw["error"]
     assert "air.nii.gz" in air["error"] and "no head in this scan: 0.0 mL of soft tissue" in air["error"]
     assert "water.nii.gz" in water["error"] and "0.0 mL of bone" in water["error"]
     assert "probability" not in air and "probability" not in water

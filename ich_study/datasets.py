@@ -18,9 +18,9 @@ from scipy import ndimage
 
 from .core import LabelError, ScanError, SplitError, ConfigError, run_cli, write_csv
 from .io import (Scan, read_scan, read_dicom_header, group_series, order_slices, series_geometry,
-                          is_axial, image_stack_files, scan_kind, check_one_kind, check_head_content,
+                          image_stack_files, scan_kind, check_one_kind, check_head_content,
                           scan_fingerprint, scan_geometry, volume_file_geometry, volume_fingerprint,
-                          dicom_series, is_sharp_kernel, contrast_evidence)
+                          dicom_series, preferred_series, contrast_evidence)
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPACING_TOLERANCE', 'SPLIT_NAMES', 'CTICH_SUBTYPES', 'RSNA_SUBTYPES', 'SOURCES',
@@ -413,11 +413,11 @@ def _progress(items, description: str, at_least: int = 2000):
 
 # %% ../nbs/03_datasets.ipynb #6cde3774
 def choose_plain_thin_series(groups: dict[str, list]) -> str | None:
-    """SeriesInstanceUID of the plain-kernel thin axial CT series of a study (None if there is no CT)."""
+    """SeriesInstanceUID of the plain-kernel thin axial CT series of a study (None if there is no CT): of its
+    `preferred_series` (axial, one volume, no contrast, a soft-tissue kernel), the thinnest."""
     ct = {uid: s for uid, s in groups.items() if s[0].modality == "CT" and len(s) > 1}
-    candidates = {uid: s for uid, s in ct.items() if is_axial(s) and not is_sharp_kernel(s)} or \
-                 {uid: s for uid, s in ct.items() if is_axial(s)} or ct
-    if not candidates: return None
+    if not ct: return None
+    candidates = preferred_series(ct)
     def key(uid):
         slices = candidates[uid]
         thickness = slices[0].slice_thickness

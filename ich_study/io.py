@@ -22,9 +22,9 @@ __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'NO_CON
            'WINDOWED_PIXEL_MM', 'GREY_TOLERANCE', 'Scan', 'field_of_view_mm', 'ScanGeometry', 'volume_file_geometry',
            'DicomSlice', 'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial', 'is_sharp_kernel',
            'order_slices', 'series_spacing_mm', 'check_one_study', 'contrast_evidence', 'is_one_volume',
-           'choose_series', 'write_dicom_series', 'write_dicom_multiframe', 'image_stack_files', 'listed_files',
-           'scan_kind', 'check_one_kind', 'read_scan', 'series_geometry', 'scan_geometry', 'dicom_series',
-           'scan_fingerprint', 'volume_fingerprint', 'head_content_ml', 'head_coverage_mm', 'lowest_hu',
+           'preferred_series', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe', 'image_stack_files',
+           'listed_files', 'scan_kind', 'check_one_kind', 'read_scan', 'series_geometry', 'scan_geometry',
+           'dicom_series', 'scan_fingerprint', 'volume_fingerprint', 'head_content_ml', 'head_coverage_mm', 'lowest_hu',
            'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
@@ -363,8 +363,9 @@ def check_one_study(groups: dict[str, list[DicomSlice]], source: str | os.PathLi
                                 "the files) of one, or name its series (ich-predict --series: its SeriesInstanceUID, "
                                 "number or a word of its description)")
 
-NO_CONTRAST = {"", "NONE", "NO", "N", "0", "NIL", "NATIVE"}     # ContrastBolusAgent values that mean none was given
-CONTRAST_WORDS = r"\b(CTA|CTP|ANGIO\w*|PERFUSION|PERF)\b"         # descriptions of contrast-enhanced CT
+NO_CONTRAST = {"", "NONE", "NO", "N", "0", "NIL", "NATIVE", "NATIV"}   # ContrastBolusAgent values: none given
+CONTRAST_WORDS = (r"\b(CTA|CTP|ANGIO\w*|PERFUSION|PERF|POST[ -]?CONTRAST|WITH CONTRAST|W/ ?CONTRAST)\b"
+                  r"|\bC\+")                                            # descriptions of contrast-enhanced CT
 
 def contrast_evidence(slices: Sequence[DicomSlice]) -> str | None:
     """What shows that a series was scanned after a contrast injection (a CT angiogram, a perfusion study), or None: its
@@ -382,11 +383,19 @@ def is_one_volume(slices: Sequence[DicomSlice]) -> bool:
     along = {round(float(np.dot(header.position, slices[0].normal)), 2) for header in slices}
     return len(along) == len(slices)
 
+def preferred_series(groups: dict[str, list[DicomSlice]]) -> dict[str, list[DicomSlice]]:
+    """Of CT series (SeriesInstanceUID -> headers), those a head CT is best read from: the axial ones, narrowed in
+    turn to one volume (`is_one_volume`), no contrast (`contrast_evidence`) and a soft-tissue kernel (not
+    `is_sharp_kernel`), each step only where some series passes it."""
+    candidates = {uid: s for uid, s in groups.items() if is_axial(s)} or dict(groups)
+    for preferred in (is_one_volume, lambda s: contrast_evidence(s) is None, lambda s: not is_sharp_kernel(s)):
+        candidates = {uid: s for uid, s in candidates.items() if preferred(s)} or candidates
+    return candidates
+
 def choose_series(groups: dict[str, list[DicomSlice]], source: str | os.PathLike = "",
                   series: str | None = None) -> str:
-    """The SeriesInstanceUID to read: the one named by `series`, else the axial CT series with most slices, preferring
-    in turn one volume (`is_one_volume`), no contrast (`contrast_evidence`) and a soft-tissue kernel (not
-    `is_sharp_kernel`): each preference drops the series without it where any series has it."""
+    """The SeriesInstanceUID to read: the one named by `series`, else of the `preferred_series` of its CT series (axial,
+    one volume, no contrast, a soft-tissue kernel, as far as there are such) the one with most slices."""
     if not groups: raise ScanError(source, "no DICOM image files found")
     if series is not None:
         wanted = str(series).lower()
@@ -404,9 +413,7 @@ def choose_series(groups: dict[str, list[DicomSlice]], source: str | os.PathLike
         modalities = sorted({s[0].modality or "none" for s in groups.values()})
         raise ScanError(source, f"modality {', '.join(modalities)}: not a CT series")
     check_one_study(ct, source)
-    candidates = {uid: s for uid, s in ct.items() if is_axial(s)} or ct
-    for preferred in (is_one_volume, lambda s: contrast_evidence(s) is None, lambda s: not is_sharp_kernel(s)):
-        candidates = {uid: s for uid, s in candidates.items() if preferred(s)} or candidates
+    candidates = preferred_series(ct)
     return max(candidates, key=lambda uid: len(candidates[uid]))
 
 # %% ../nbs/02_io.ipynb #09e5b2a3

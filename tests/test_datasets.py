@@ -387,6 +387,8 @@ def test_cq500_layout(tmp_path):
                            kernel="H70h", seed=number * 10 + 3)          # sharp kernel, not named 'bone'
         write_dicom_series(head(3), study / "SCOUT", spacing_mm=(0.3, 0.5, 0.5), modality="OT",
                            series_description="SCOUT", seed=number * 10 + 4)
+        write_dicom_series(head(14, brain_hu=40 + number), study / "CT POST CONTRAST", spacing_mm=(0.5, 0.5, 0.5),
+                           series_description="CT POST CONTRAST THIN", seed=number * 10 + 5)  # thinner, with contrast
         row = {"name": f"CQ500-CT-{number}", "Category": "B1"}
         for k, vote in zip((1, 2, 3), votes):
             row[f"R{k}:ICH"] = vote

@@ -776,7 +776,8 @@ def predict_cli(argv: list[str] | None = None) -> None:
                         "of a cross-validation are averaged: the mean probability against the mean of their thresholds")
     parser.add_argument("scans", nargs="*", help="scan files or folders")
     parser.add_argument("--manifest", default=None, help="CSV with an 'image' column of scans (relative to the CSV's "
-                        "folder unless absolute) and, where a row names the series to read in its DICOM folder, 'series'")
+                        "folder unless absolute), where a row names the series to read in its DICOM folder 'series', "
+                        "and 'case_id', which each of its lines then repeats (an ich-prepare manifest has all three)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     parser.add_argument("--no-influence", action="store_true", help="skip slice_influence (N BiLSTM passes per "
                         "scan, about twice the time of classifying it on a CPU: bench/bench_influence.py)")
@@ -801,16 +802,17 @@ def predict_cli(argv: list[str] | None = None) -> None:
     from ich_study.core import set_torch_threads
     from ich_study.train import load_checkpoint, model_from_checkpoint
     set_torch_threads()
-    scans = [(scan, args.series) for scan in args.scans]          # each scan with the series to read in it
+    scans = [(scan, args.series, None) for scan in args.scans]   # each scan with the series to read in it, its case id
     if args.manifest:
         manifest_path = Path(args.manifest)
-        try: manifest = pd.read_csv(manifest_path)
+        try: manifest = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)     # case ids such as 007 kept
         except (OSError, ValueError) as exc:        # pandas' ParserError and EmptyDataError, undecodable bytes
             parser.error(f"--manifest {manifest_path}: cannot read ({exc})")
         if "image" not in manifest.columns: parser.error(f"--manifest {manifest_path}: no 'image' column")
-        named = manifest["series"].fillna("").astype(str) if "series" in manifest.columns else [""] * len(manifest)
-        scans += [(str(p if Path(p).is_absolute() else manifest_path.parent / p), series or args.series)
-                  for p, series in zip(manifest["image"], named)]
+        def column(name: str) -> list:
+            return manifest[name].tolist() if name in manifest.columns else [""] * len(manifest)
+        scans += [(str(p if Path(p).is_absolute() else manifest_path.parent / p), series or args.series, case_id or None)
+                  for p, series, case_id in zip(manifest["image"], column("series"), column("case_id"))]
     if not scans: parser.error("give at least one scan or --manifest")
     if args.figures:
         try: Path(args.figures).mkdir(parents=True, exist_ok=True)
@@ -828,21 +830,22 @@ def predict_cli(argv: list[str] | None = None) -> None:
         print(json.dumps({"model": args.model[0] if len(args.model) == 1 else args.model, "error": str(exc)}), flush=True)
         raise SystemExit(2)
     failures = 0
-    for number, (scan, series) in enumerate(scans, start=1):
+    for number, (scan, series, case_id) in enumerate(scans, start=1):
+        named = {"case_id": case_id} if case_id else {}
         try:
             # read and preprocessed once (check_ensemble: the models preprocess alike); the first line carries its seconds
             scan_read, array, timings = prepare_scan(scan, checkpoints[0], not args.no_head_check, series)
             lines = [predict_scan(scan, checkpoint, model, device, not args.no_influence, not args.no_head_check,
                                   series, prepared=(scan_read, array, timings if index == 0 else {}))
                      for index, (checkpoint, model) in enumerate(zip(checkpoints, models))]
-            line = lines[0] if len(lines) == 1 else mean_prediction(lines, paths)
+            line = {**named, **(lines[0] if len(lines) == 1 else mean_prediction(lines, paths))}
             if args.figures:
-                name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(scan)).name)[:60] or "scan"
+                name = re.sub(r"[^A-Za-z0-9_.-]+", "_", case_id or Path(str(scan)).name)[:60] or "scan"
                 line["figure"] = str(plot_prediction(scan_read, line, Path(args.figures) / f"{number:03d}-{name}.png"))
             print(json.dumps(line), flush=True)
         except ICHStudyError as exc:
             failures += 1
-            print(json.dumps({"path": str(scan), "error": str(exc)}), flush=True)
+            print(json.dumps({**named, "path": str(scan), "error": str(exc)}), flush=True)
     if failures: raise SystemExit(1)
 
 # %% ../nbs/09_reproduce.ipynb #50f134f3

@@ -476,8 +476,9 @@ def test_the_checkpoint_alone_is_enough_to_predict(smoke, tmp_path):
         assert travelled[key] == in_place[key], key
 
 def test_predict_a_manifest_of_scans(smoke, tmp_path):
-    """--manifest: the scans of a CSV's `image` column, relative paths read from the CSV's folder, each classified;
-    a listed scan that is missing gets its error line and a non-zero exit; an unreadable manifest stops at once."""
+    """--manifest: the scans of a CSV's `image` column, relative paths read from the CSV's folder, each classified,
+    each line repeating the row's `case_id` (as written, 007 not 7; its figure named by it); a listed scan that is
+    missing gets its error line and a non-zero exit; an unreadable manifest stops at once."""
     work, _ = smoke
     model = work / "runs" / "smoke" / "e2e2" / "best.pt"
     cohort = work / "data" / "smoke-cohort"
@@ -486,13 +487,15 @@ def test_predict_a_manifest_of_scans(smoke, tmp_path):
     shutil.copy(cohort / images.iloc[0], tmp_path / "scans" / "first.nii.gz")
     listing = tmp_path / "listing.csv"
     pd.DataFrame({"image": ["scans/first.nii.gz", str(cohort / images.iloc[1]), "scans/missing.nii.gz"],
-                  "note": ["relative", "absolute", "missing"]}).to_csv(listing, index=False)
-    code, lines, _ = _predict("--model", model, "--manifest", listing)
+                  "case_id": ["007", "second", "gone"]}).to_csv(listing, index=False)
+    code, lines, _ = _predict("--model", model, "--manifest", listing, "--figures", tmp_path / "figures")
     assert code == 1, "a missing scan must make the exit status non-zero"
     first, second, missing = lines
     assert first["path"] == str(tmp_path / "scans" / "first.nii.gz") and 0.0 <= first["probability"] <= 1.0
     assert second["path"] == str(cohort / images.iloc[1]) and 0.0 <= second["probability"] <= 1.0
     assert "missing.nii.gz" in missing["error"] and "probability" not in missing
+    assert [line["case_id"] for line in lines] == ["007", "second", "gone"]
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["001-007.png", "002-second.png"]
     for name, text, expected in (("empty.csv", "", "cannot read"), ("other.csv", "path\nx.nii.gz\n", "no 'image' column")):
         (tmp_path / name).write_text(text, encoding="utf-8")
         code, lines, stderr = _predict("--model", model, "--manifest", tmp_path / name)

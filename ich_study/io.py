@@ -274,9 +274,14 @@ def read_dicom_frames(path: str | os.PathLike) -> list[DicomSlice]:
     return frames
 
 def group_series(headers: Sequence[DicomSlice]) -> dict[str, list[DicomSlice]]:
-    """Group slice headers by SeriesInstanceUID."""
+    """Group slice headers by SeriesInstanceUID; an image met twice (one SOPInstanceUID and frame, as an export that
+    copied a file twice under two names gives it) is kept once, the first."""
     groups: dict[str, list[DicomSlice]] = {}
-    for header in headers: groups.setdefault(header.series_uid, []).append(header)
+    seen: set[tuple[str, int]] = set()
+    for header in headers:
+        if header.sop_uid and (header.sop_uid, header.frame) in seen: continue
+        seen.add((header.sop_uid, header.frame))
+        groups.setdefault(header.series_uid, []).append(header)
     return groups
 
 def is_axial(slices: Sequence[DicomSlice], tolerance: float = 0.8) -> bool:

@@ -67,6 +67,18 @@ def test_compressed_dicom_gives_the_hu_of_the_uncompressed_series(tmp_path, comp
     np.testing.assert_array_equal(read_scan(tmp_path / "compressed").volume, volume)
 
 
+def test_an_image_copied_twice_into_a_series_is_read_once(tmp_path):
+    """An export that copied a slice under a second name (one SOPInstanceUID twice) gives the series as it is, where
+    the two copies were refused as two slices at one position; two different images at one position still are."""
+    volume = phantom(8)
+    paths = write_dicom_series(volume, tmp_path / "s")
+    (tmp_path / "s" / "copy of a slice.dcm").write_bytes(paths[3].read_bytes())
+    np.testing.assert_array_equal(read_scan(tmp_path / "s").volume, volume)
+    other = pydicom.dcmread(paths[3]); other.SOPInstanceUID = "1.2.3.4.5"; other.save_as(tmp_path / "s" / "other.dcm")
+    with pytest.raises(ScanError, match="two slices at one position"):
+        read_scan(tmp_path / "s")
+
+
 def test_feet_first_series_is_reoriented(tmp_path):
     volume = phantom()
     write_dicom_series(volume, tmp_path / "head", feet_first=False)

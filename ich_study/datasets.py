@@ -10,7 +10,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -480,6 +480,39 @@ def _case_id_of(image: str) -> str:
         if name.lower().endswith(suffix): return name[: -len(suffix)]
     return name
 
+class _SeriesRead(NamedTuple):
+    """The DICOM series a folder dataset's scan reads: its ordered headers, whether the scan's files hold other series
+    too, and whether labels.csv named it."""
+    headers: list
+    among_others: bool
+    named: bool
+
+def _record_series(manifest: pd.DataFrame, read: dict[str, _SeriesRead], out: Path) -> pd.DataFrame:
+    """`manifest` with the series each DICOM scan reads (`series`, `series_description`) and, for a scan whose files
+    hold other series, its `image` a .txt list of that series' files under out/folder_scans/; prints how many scans
+    had their series chosen for them, and which are read from a contrast-enhanced series."""
+    if not read: return manifest
+    rows = [read.get(case_id) for case_id in manifest["case_id"]]
+    manifest = manifest.assign(
+        image=[_series_list(row.headers, out, case_id, "folder_scans") if row and row.among_others else image
+               for case_id, image, row in zip(manifest["case_id"], manifest["image"], rows)],
+        series=[row.headers[0].series_uid if row else "" for row in rows],
+        series_description=[row.headers[0].series_description if row else "" for row in rows])
+    n_dicom, n_chosen = sum(map(bool, rows)), sum(1 for row in rows if row and row.among_others and not row.named)
+    if n_chosen:
+        print(f"folder: {n_chosen} of {n_dicom} DICOM scans hold several series; read in each: the axial CT series with "
+              "most slices, preferring one volume, no contrast and a soft-tissue kernel (manifest columns series, "
+              "series_description; labels.csv's column 'series' names another: its SeriesInstanceUID, number or a "
+              "word of its description)")
+    enhanced = {case_id: evidence for case_id, row in zip(manifest["case_id"], rows)
+                if row and (evidence := contrast_evidence(row.headers))}
+    if enhanced:
+        case_id, evidence = next(iter(enhanced.items()))
+        print(f"folder: {len(enhanced)} scan(s) read from a contrast-enhanced series (e.g. {case_id!r}: {evidence}), "
+              "whose enhancing vessels and tissue a model of non-contrast CT learns as blood: name their non-contrast "
+              "series in labels.csv's column 'series', or leave them out")
+    return manifest
+
 def _folder_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, list]:
     """Manifest of a folder of scans described by labels.csv. A DICOM scan whose files hold more than one series
     (or whose row names one in the optional `series` column) becomes a .txt list of the chosen series' files under
@@ -501,7 +534,7 @@ def _folder_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame 
                              "subtypes": labels["subtypes"].to_numpy() if "subtypes" in labels.columns else "",
                              "source": "folder"})
     named = labels["series"].str.strip().to_numpy() if "series" in labels.columns else [""] * len(labels)
-    geometry, series, bad = {}, {}, []              # from the headers of volume files and DICOM series alone
+    geometry, read, bad = {}, {}, []                # from the headers of volume files and DICOM series alone
     for case_id, image, wanted in _progress(list(zip(manifest["case_id"], images, named)), "reading scan headers",
                                             at_least=20):
         try:
@@ -509,28 +542,10 @@ def _folder_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame 
             if chosen is None and wanted:
                 raise LabelError(f"{path}: series {wanted!r} named for {image}, which is not a DICOM series")
             geometry[case_id] = series_geometry(chosen[0]) if chosen else scan_geometry(image)
-            if chosen: series[case_id] = (*chosen, bool(wanted))
+            if chosen: read[case_id] = _SeriesRead(chosen[0], chosen[1] > 1, bool(wanted))
         except ScanError as exc: bad.append((case_id, str(exc)))
     manifest = manifest[~manifest["case_id"].isin([case for case, _ in bad])].reset_index(drop=True)
-    if series:
-        chosen_rows = [series.get(case_id) for case_id in manifest["case_id"]]
-        manifest["image"] = [_series_list(chosen[0], out, case_id, "folder_scans") if chosen and chosen[1] > 1 else image
-                             for case_id, image, chosen in zip(manifest["case_id"], manifest["image"], chosen_rows)]
-        manifest["series"] = [chosen[0][0].series_uid if chosen else "" for chosen in chosen_rows]
-        manifest["series_description"] = [chosen[0][0].series_description if chosen else "" for chosen in chosen_rows]
-        several = [chosen for chosen in chosen_rows if chosen and chosen[1] > 1 and not chosen[2]]
-        if several:
-            print(f"folder: {len(several)} of {len(series)} DICOM scans hold several series; read in each: the axial "
-                  "CT series with most slices, preferring one volume, no contrast and a soft-tissue kernel (manifest "
-                  "columns series, series_description; labels.csv's column 'series' names another: its "
-                  "SeriesInstanceUID, number or a word of its description)")
-        enhanced = {case_id: contrast_evidence(chosen[0]) for case_id, chosen in series.items()
-                    if contrast_evidence(chosen[0])}
-        if enhanced:
-            case_id, evidence = next(iter(enhanced.items()))
-            print(f"folder: {len(enhanced)} scan(s) read from a contrast-enhanced series (e.g. {case_id!r}: {evidence}), "
-                  "whose enhancing vessels and tissue a model of non-contrast CT learns as blood: name their non-contrast "
-                  "series in labels.csv's column 'series', or leave them out")
+    manifest = _record_series(manifest, read, out)
     known = [geometry[case_id] for case_id in manifest["case_id"]]
     if any(known):
         manifest["n_slices"] = pd.array([g.n_slices if g else None for g in known], dtype="Int64")

@@ -615,7 +615,8 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
     with `influence` `slice_influence`, the scan's P(ICH) minus its P(ICH) without the slice (`ICHNet.slice_influence`);
     `slices_per_score` scan slices share each value. A stage-1 (`cnn`) checkpoint gives no scan probability and a
     `scratch` one no slice scores (`note` says why). `series` chooses among the series of a DICOM folder (as
-    `read_scan`; the line's `series` is the SeriesInstanceUID read, `series_description` its description); `head_check=False` skips `check_head_content`.
+    `read_scan`; the line's `series` is the SeriesInstanceUID read, `series_description` its description);
+    `head_check=False` skips `check_head_content`.
     `prepared`, what `prepare_scan` gave for this scan and a checkpoint of the same preprocessing, spares reading it
     again (several models on one scan)."""
     import torch

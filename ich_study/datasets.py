@@ -28,8 +28,8 @@ __all__ = ['MANIFEST_COLUMNS', 'SUBTYPES', 'SPACING_TOLERANCE', 'SPLIT_NAMES', '
            'slice_spacings', 'spacing_range', 'outside_spacing', 'spacing_text', 'format_mm', 'format_mm_range',
            'geometry_warning', 'spacing_warning', 'fields_of_view', 'field_of_view_range', 'patient_labels',
            'make_splits', 'load_splits', 'check_splits', 'load_or_make_splits', 'assign_split', 'write_text_atomic',
-           'choose_plain_thin_series', 'prepare_dataset', 'prepare_cli', 'cranial_cavity_mask', 'cranial_cavity_slices',
-           'pretraining_slices', 'pretraining_counts']
+           'choose_plain_thin_series', 'check_slice_labels_fit', 'prepare_dataset', 'prepare_cli',
+           'cranial_cavity_mask', 'cranial_cavity_slices', 'pretraining_slices', 'pretraining_counts']
 
 # %% ../nbs/03_datasets.ipynb #85f15032
 MANIFEST_COLUMNS = ["case_id", "patient_id", "image", "label", "subtypes", "source"]
@@ -571,6 +571,20 @@ def _synthetic_manifest(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFra
 # %% ../nbs/03_datasets.ipynb #709d61a1
 SOURCES = ("synthetic", "ct-ich", "rsna", "cq500", "folder")
 
+def check_slice_labels_fit(manifest: pd.DataFrame, slice_labels: pd.DataFrame, name: str = "slice labels") -> None:
+    """LabelError for a slice label outside its scan, where the manifest knows the scan's number of slices
+    (`n_slices`, from headers or from reading it): labels made for another series of the study (a thin one, where a
+    thick one is read) or for another scan would otherwise train the slice CNN on the wrong slices, or stop it
+    midway."""
+    if "n_slices" not in manifest.columns: return
+    known = manifest.dropna(subset=["n_slices"]).set_index("case_id")
+    for case_id, index in zip(slice_labels["case_id"], slice_labels["slice_index"]):
+        if case_id in known.index and not 0 <= int(index) < int(known.at[case_id, "n_slices"]):
+            row = known.loc[case_id]
+            series = f" (series {row['series_description']!r})" if str(row.get("series_description", "") or "") else ""
+            raise LabelError(f"{name}: slice {int(index)} of case {case_id!r}, whose scan {row['image']}{series} has "
+                             f"{int(row['n_slices'])} slices (counted from 0): labels of another series or scan?")
+
 def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike, seed: int = 0,
                     fractions: Sequence[float] = (0.75, 0.05, 0.20), n_folds: int | None = None,
                     skip_bad: bool = False, splits_file: str | os.PathLike | None = None,
@@ -634,11 +648,8 @@ def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike
         manifest["n_slices"] = [spacings[c][0] for c in manifest["case_id"]]
         manifest["spacing"] = [spacings[c][1] for c in manifest["case_id"]]
         manifest["voxel_fingerprint"] = [voxel_prints[c] for c in manifest["case_id"]]   # for other datasets' checks
+    if slice_labels is not None: check_slice_labels_fit(manifest, slice_labels, f"{source} slice labels")
     if cavity and slice_labels is not None:
-        outside = [(c, i) for c, i in zip(slice_labels["case_id"], slice_labels["slice_index"])
-                   if c in cavities and not 0 <= int(i) < len(cavities[c])]
-        if outside: raise LabelError(f"slice label for slice {outside[0][1]} of case {outside[0][0]!r}, "
-                                     f"which has {len(cavities[outside[0][0]])} slices")
         slice_labels = slice_labels.assign(cranial_cavity=[int(cavities[c][int(i)]) if c in cavities else -1
                                                            for c, i in zip(slice_labels["case_id"], slice_labels["slice_index"])])
     if manifest.empty: raise LabelError(f"{root}: no usable scans found for source {source!r}")

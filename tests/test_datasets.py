@@ -255,7 +255,8 @@ def test_a_folder_of_studies_with_several_series_reads_one_series_per_scan_every
     """A hospital's study folder holds the head twice, in a soft-tissue and a bone kernel: ich-prepare records the
     series read (by default the soft-tissue one, whatever the bone one's number of slices; or the one labels.csv's
     `series` names) and pins it by a list of its files, so that --verify and training read that series; a folder of
-    one series stays as given. A scan read from a contrast-enhanced series (a CT angiogram) is named."""
+    one series stays as given. A scan read from a contrast-enhanced series (a CT angiogram) is named; slice labels
+    beyond the slices of the series read (labels of the other series) are refused."""
     write_dicom_series(head(6), tmp_path / "a", spacing_mm=(2.5, 0.45, 0.45), patient_id="a", series_description="Head")
     for name, brain_hu in (("b", 36), ("c", 37)):
         write_dicom_series(head(4, brain_hu=brain_hu), tmp_path / name, spacing_mm=(5.0, 0.5, 0.5), patient_id=name,
@@ -281,6 +282,11 @@ def test_a_folder_of_studies_with_several_series_reads_one_series_per_scan_every
         assert (scan.n_slices, scan.series or "") == (row.n_slices, row.series)
     verified = prepare_dataset("folder", tmp_path, tmp_path / "verified", verify_scans=True, check_heads=False)
     assert verified.n_slices.tolist() == [6, 4, 16, 6, 8]
+    pd.DataFrame({"case_id": ["b", "b"], "slice_index": [2, 10], "label": [0, 0]}).to_csv(tmp_path / "slice_labels.csv",
+                                                                                     index=False)
+    with pytest.raises(LabelError, match=r"slice 10 of case 'b', whose scan .*b\.txt \(series 'Head 5mm'\) has 4 slices"):
+        prepare_dataset("folder", tmp_path, tmp_path / "labelled", check_heads=False)   # labels of the 1 mm bone series
+    (tmp_path / "slice_labels.csv").unlink()
     pd.DataFrame({"image": ["a", "d.nii.gz"], "label": [1, 1], "series": ["", "2"]}).to_csv(tmp_path / "labels.csv",
                                                                                         index=False)
     with pytest.raises(LabelError, match=r"series '2' named for .*d.nii.gz, which is not a DICOM series"):

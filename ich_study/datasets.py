@@ -577,13 +577,18 @@ def check_slice_labels_fit(manifest: pd.DataFrame, slice_labels: pd.DataFrame, n
     thick one is read) or for another scan would otherwise train the slice CNN on the wrong slices, or stop it
     midway."""
     if "n_slices" not in manifest.columns: return
-    known = manifest.dropna(subset=["n_slices"]).set_index("case_id")
-    for case_id, index in zip(slice_labels["case_id"], slice_labels["slice_index"]):
-        if case_id in known.index and not 0 <= int(index) < int(known.at[case_id, "n_slices"]):
-            row = known.loc[case_id]
-            series = f" (series {row['series_description']!r})" if str(row.get("series_description", "") or "") else ""
-            raise LabelError(f"{name}: slice {int(index)} of case {case_id!r}, whose scan {row['image']}{series} has "
-                             f"{int(row['n_slices'])} slices (counted from 0): labels of another series or scan?")
+    known = manifest.assign(n_slices=pd.to_numeric(manifest["n_slices"], errors="coerce")).dropna(subset=["n_slices"])
+    known = known.set_index(known["case_id"].astype(str))
+    labelled = slice_labels[slice_labels["case_id"].astype(str).isin(known.index)]
+    limits = labelled["case_id"].astype(str).map(known["n_slices"])
+    outside = labelled[(labelled["slice_index"].astype(int) < 0) | (labelled["slice_index"].astype(int) >= limits)]
+    if outside.empty: return
+    case_id, index = str(outside["case_id"].iloc[0]), int(outside["slice_index"].iloc[0])
+    row = known.loc[case_id]
+    series = f" (series {row['series_description']!r})" if str(row.get("series_description", "") or "") else ""
+    raise LabelError(f"{name}: slice {index} of case {case_id!r}, whose scan {row['image']}{series} has "
+                     f"{int(row['n_slices'])} slices (slice_index 0 to {int(row['n_slices']) - 1}): labels of another "
+                     "series or scan?")
 
 def prepare_dataset(source: str, root: str | os.PathLike, out: str | os.PathLike, seed: int = 0,
                     fractions: Sequence[float] = (0.75, 0.05, 0.20), n_folds: int | None = None,

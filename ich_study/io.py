@@ -20,12 +20,12 @@ from .core import ScanError, atomic_write
 # %% auto #0
 __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'NO_CONTRAST', 'CONTRAST_WORDS', 'WINDOWED_SLICE_MM',
            'WINDOWED_PIXEL_MM', 'GREY_TOLERANCE', 'Scan', 'field_of_view_mm', 'ScanGeometry', 'volume_file_geometry',
-           'DicomSlice', 'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial', 'is_sharp_kernel',
-           'order_slices', 'series_spacing_mm', 'check_one_study', 'contrast_evidence', 'is_one_volume',
-           'preferred_series', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe', 'image_stack_files',
-           'listed_files', 'scan_kind', 'check_one_kind', 'read_scan', 'series_geometry', 'scan_geometry',
-           'dicom_series', 'scan_fingerprint', 'volume_fingerprint', 'head_content_ml', 'head_coverage_mm', 'lowest_hu',
-           'check_head_content']
+           'DicomSlice', 'read_dicom_dataset', 'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial',
+           'is_sharp_kernel', 'order_slices', 'series_spacing_mm', 'check_one_study', 'contrast_evidence',
+           'is_one_volume', 'preferred_series', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe',
+           'image_stack_files', 'listed_files', 'scan_kind', 'check_one_kind', 'read_scan', 'series_geometry',
+           'scan_geometry', 'dicom_series', 'scan_fingerprint', 'volume_fingerprint', 'head_content_ml',
+           'head_coverage_mm', 'lowest_hu', 'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -201,11 +201,23 @@ def _pixel_spacing(value) -> tuple[float, float]:
     except (TypeError, ValueError): return (float("nan"), float("nan"))
     return spacing if len(spacing) == 2 else (float("nan"), float("nan"))
 
+def read_dicom_dataset(path: str | os.PathLike, stop_before_pixels: bool = False):
+    """pydicom's dataset of a DICOM file, also of one written without the 128-byte preamble and meta header, as older
+    archives and some exports write them: its transfer syntax is then the encoding it was read in, so that its pixels
+    decode. Raises what pydicom raises for a file it cannot parse."""
+    import pydicom
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+    ds = pydicom.dcmread(str(path), stop_before_pixels=stop_before_pixels, force=True)
+    implicit, little = ds.original_encoding
+    if "TransferSyntaxUID" not in ds.file_meta and implicit is not None:
+        ds.file_meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                                          ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    return ds
+
 def read_dicom_header(path: str | os.PathLike) -> DicomSlice | None:
     """Header of one DICOM image file, or None if the file is not a DICOM image with geometry."""
-    import pydicom
     try:
-        ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+        ds = read_dicom_dataset(path, stop_before_pixels=True)
     except Exception:   # not DICOM at all (pydicom raises several kinds)
         return None
     if "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds or "Rows" not in ds:
@@ -242,8 +254,7 @@ def read_dicom_frames(path: str | os.PathLike) -> list[DicomSlice]:
     (`frame`, geometry and rescale from the functional groups) for an enhanced multi-frame file, [] for anything else."""
     header = read_dicom_header(path)
     if header is not None: return [header]
-    import pydicom
-    try: ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+    try: ds = read_dicom_dataset(path, stop_before_pixels=True)
     except Exception: return []
     if int(ds.get("NumberOfFrames", 1) or 1) < 2 or "PerFrameFunctionalGroupsSequence" not in ds or "Rows" not in ds:
         return []
@@ -522,8 +533,7 @@ def write_dicom_multiframe(volume_hu: np.ndarray, path: str | os.PathLike,
 # %% ../nbs/02_io.ipynb #a525eae8
 def _dicom_pixels_hu(header: DicomSlice) -> np.ndarray:
     """Pixel data of one file in HU (slope/intercept applied), decoding via GDCM when pydicom cannot."""
-    import pydicom
-    ds = pydicom.dcmread(header.path)
+    ds = read_dicom_dataset(header.path)
     slope, intercept = float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
     try: pixels = ds.pixel_array.astype(np.float32)
     except Exception:
@@ -535,13 +545,12 @@ def _dicom_pixels_hu(header: DicomSlice) -> np.ndarray:
 
 def _slices_hu(ordered: Sequence[DicomSlice]) -> list[np.ndarray]:
     """The pixels in HU of each slice; a multi-frame file's frames are decoded once, each frame rescaled as its header says."""
-    import pydicom
     decoded: dict[str, np.ndarray] = {}
     slices = []
     for header in ordered:
         if header.frame < 0: slices.append(_dicom_pixels_hu(header)); continue
         if header.path not in decoded:
-            try: decoded[header.path] = pydicom.dcmread(header.path).pixel_array
+            try: decoded[header.path] = read_dicom_dataset(header.path).pixel_array
             except Exception as exc: raise ScanError(header.path, f"pixel data cannot be decoded ({exc})") from exc
         slope, intercept = header.rescale
         slices.append(decoded[header.path][header.frame].astype(np.float32) * slope + intercept)
@@ -658,13 +667,13 @@ def _folder_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 def _is_dicom_file(path: Path) -> bool:
-    """DICOM by suffix or by the 'DICM' magic at byte 128."""
+    """DICOM by suffix, by the 'DICM' magic at byte 128, or, for a file written without preamble and meta header,
+    by its first tag: one of group 0002 or 0008 (element below 0100), little endian."""
     if path.suffix.lower() in (".dcm", ".dicom"): return True
     try:
-        with open(path, "rb") as handle:
-            handle.seek(128)
-            return handle.read(4) == b"DICM"
+        with open(path, "rb") as handle: head = handle.read(132)
     except OSError: return False
+    return head[128:132] == b"DICM" or (len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00") and head[3] == 0)
 
 def _folder_form(folder: Path) -> tuple[str, list[Path]]:
     """('dicom', its DICOM files) or ('images', its files) for a scan folder; ScanError for anything else."""
@@ -672,6 +681,10 @@ def _folder_form(folder: Path) -> tuple[str, list[Path]]:
     dicom = [p for p in files if _is_dicom_file(p)]
     if dicom: return "dicom", dicom
     if (folder / "brain").is_dir() or any(p.suffix.lower() in IMAGE_SUFFIXES for p in files): return "images", files
+    volumes = [p for p in files if _suffix(p) in VOLUME_SUFFIXES]
+    if volumes:
+        raise ScanError(folder, f"a folder of {len(volumes)} volume file(s) (e.g. {volumes[0].name}), each a scan of its "
+                                "own: give the files themselves (ich-predict FOLDER/*.nii.gz), not the folder")
     raise ScanError(folder, "folder holds neither DICOM files nor slice images")
 
 def scan_kind(path: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[str, tuple[str, ...]]:

@@ -79,6 +79,25 @@ def test_an_image_copied_twice_into_a_series_is_read_once(tmp_path):
         read_scan(tmp_path / "s")
 
 
+def test_dicom_files_without_preamble_or_meta_header_are_read(tmp_path):
+    """Older archives write DICOM without the 128-byte preamble and the meta header (no 'DICM', no transfer syntax),
+    under names without a suffix: the series is found, read and gives the HU of the same files written in full."""
+    volume = phantom()
+    paths = write_dicom_series(volume, tmp_path / "full", rescale=(1.0, -1024.0))
+    (tmp_path / "bare").mkdir()
+    for number, path in enumerate(paths):
+        dataset = pydicom.dcmread(path)
+        dataset.preamble = None
+        del dataset.file_meta
+        dataset.save_as(tmp_path / "bare" / f"IM{number:04d}", enforce_file_format=False, implicit_vr=True,
+                        little_endian=True)
+    assert (tmp_path / "bare" / "IM0000").read_bytes()[128:132] != b"DICM"
+    with pytest.raises(pydicom.errors.InvalidDicomError):
+        pydicom.dcmread(tmp_path / "bare" / "IM0000")
+    np.testing.assert_array_equal(read_scan(tmp_path / "bare").volume, volume)
+    assert scan_geometry(tmp_path / "bare").n_slices == len(volume)
+
+
 def test_feet_first_series_is_reoriented(tmp_path):
     volume = phantom()
     write_dicom_series(volume, tmp_path / "head", feet_first=False)
@@ -146,11 +165,14 @@ def test_dicom_errors(tmp_path):
                          ("other-pixel-size", lambda ds: setattr(ds, "PixelSpacing", [0.6, 0.6]))]:
         paths = write_dicom_series(volume, tmp_path / name)
         edited = pydicom.dcmread(paths[3]); change(edited); edited.save_as(paths[3])
+    (tmp_path / "volumes").mkdir()
+    for name in ("a.nii.gz", "b.nii.gz"): sitk.WriteImage(sitk.GetImageFromArray(volume), str(tmp_path / "volumes" / name))
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "slice.png")
     (tmp_path / "notes.csv").write_text("not a scan", encoding="utf-8")
     for path, problem in [("mr", "not a CT"), ("gap", "missing slice"), ("uneven", "uneven|missing|gap"), ("one", "2D"),
                           ("nowhere", "no such file"), (one[0], "a single DICOM slice"), ("slice.png", "a single 2D image"),
                           ("notes.csv", "unknown file type"), ("no-pixel-size", "no valid PixelSpacing"),
+                          ("volumes", r"a folder of 2 volume file\(s\) \(e.g. a.nii.gz\), each a scan of its own"),
                           ("other-pixel-size", "different pixel spacings"),
                           ("regions", r"spacing changes within the series \(2.50 mm for slices 1-8, then 5.00 mm for slices 8-16")
                           ]:                                                # the headers alone tell the same

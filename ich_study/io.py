@@ -220,6 +220,11 @@ def read_dicom_header(path: str | os.PathLike) -> DicomSlice | None:
         ds = read_dicom_dataset(path, stop_before_pixels=True)
     except Exception:   # not DICOM at all (pydicom raises several kinds)
         return None
+    return _image_header(ds, path)
+
+def _image_header(ds, path: str | os.PathLike) -> DicomSlice | None:
+    """The `DicomSlice` of a file of one image, from its dataset `ds`; None where `ds` has no image geometry of its
+    own (not an image, or an enhanced file, whose frames carry it)."""
     if "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds or "Rows" not in ds:
         return None
     try:
@@ -252,10 +257,10 @@ def _number(value, default: float) -> float:
 def read_dicom_frames(path: str | os.PathLike) -> list[DicomSlice]:
     """The slices of one DICOM image file: its header (`read_dicom_header`) for a file of one image, one per frame
     (`frame`, geometry and rescale from the functional groups) for an enhanced multi-frame file, [] for anything else."""
-    header = read_dicom_header(path)
-    if header is not None: return [header]
     try: ds = read_dicom_dataset(path, stop_before_pixels=True)
-    except Exception: return []
+    except Exception: return []                 # not DICOM at all
+    header = _image_header(ds, path)            # the dataset read once, for a file of one image or of many
+    if header is not None: return [header]
     if int(ds.get("NumberOfFrames", 1) or 1) < 2 or "PerFrameFunctionalGroupsSequence" not in ds or "Rows" not in ds:
         return []
     shared = ds.SharedFunctionalGroupsSequence[0] if ds.get("SharedFunctionalGroupsSequence") else None
@@ -658,9 +663,13 @@ def _read_image_stack(folder: Path) -> Scan:
 
 # %% ../nbs/02_io.ipynb #f4d189e0
 def listed_files(path: Path) -> list[Path]:
-    """The files a .txt list of a series names, one per line, relative to the list's folder unless absolute."""
+    """The files a .txt list of a series names, one per line, relative to the list's folder unless absolute;
+    ScanError naming the first that does not exist."""
     files = [Path(line.strip()) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [p if p.is_absolute() else path.parent / p for p in files]
+    files = [p if p.is_absolute() else path.parent / p for p in files]
+    missing = [p for p in files if not p.exists()]
+    if missing: raise ScanError(missing[0], f"no such file (listed in {path})")
+    return files
 
 def _folder_files(folder: Path) -> list[Path]:
     """Every file under `folder`, hidden ones left out, sorted by path."""
@@ -726,8 +735,6 @@ def _dicom_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple
     if _suffix(path) != ".txt": return None
     files = listed_files(path)
     if not files: raise ScanError(path, "empty list of DICOM files")
-    missing = [p for p in files if not p.exists()]
-    if missing: raise ScanError(missing[0], f"no such file (listed in {path})")
     return files, str(path)
 
 def _enhanced_dicom_file(path: Path) -> tuple[list[Path], str]:

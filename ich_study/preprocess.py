@@ -229,9 +229,7 @@ def _source_fingerprint(path: Path) -> list:
     if path.is_dir():
         return [(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns)
                 for p in sorted(p for p in path.rglob("*") if p.is_file())]
-    listed = listed_files(path) if path.name.lower().endswith(".txt") else []
-    missing = [p for p in listed if not p.exists()]
-    if missing: raise ScanError(missing[0], f"no such file (listed in {path})")
+    listed = listed_files(path) if path.name.lower().endswith(".txt") else []    # ScanError for a missing one
     named = [(path.name, path)] + [(str(p), p) for p in listed]
     return [(name, p.stat().st_size, p.stat().st_mtime_ns) for name, p in named]
 

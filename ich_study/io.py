@@ -186,7 +186,7 @@ class DicomSlice:
     sop_uid: str = ""
     frame: int = -1             # the frame of a multi-frame (enhanced) file; -1 for a file of one image
     rescale: tuple[float, float] | None = None     # a frame's (RescaleSlope, RescaleIntercept)
-    contrast_agent: str = ""    # ContrastBolusAgent: what was injected, where the scanner says
+    contrast_agent: str = ""    # what was injected, where the scanner says (`_contrast_agent`)
 
     @property
     def normal(self) -> np.ndarray:
@@ -222,6 +222,19 @@ def read_dicom_header(path: str | os.PathLike) -> DicomSlice | None:
         return None
     return _image_header(ds, path)
 
+def _contrast_agent(ds) -> str:
+    """What a header says was injected, or "": its ContrastBolusAgent, else the first agent of its
+    ContrastBolusAgentSequence (the Enhanced Contrast/Bolus module, where enhanced CT files name the agent, coded;
+    present only where contrast was given), unless its Contrast/Bolus Usage says no agent was administered."""
+    agent = str(ds.get("ContrastBolusAgent", "") or "").strip()
+    if agent: return agent
+    coded = ds.get("ContrastBolusAgentSequence") or []
+    if not coded: return ""
+    shared = ds.SharedFunctionalGroupsSequence[0] if ds.get("SharedFunctionalGroupsSequence") else None
+    usage = (shared.get("ContrastBolusUsageSequence") or []) if shared is not None else []
+    if usage and all(str(item.get("ContrastBolusAgentAdministered", "")).upper() == "NO" for item in usage): return ""
+    return str(coded[0].get("CodeMeaning", "") or coded[0].get("CodeValue", "") or "a coded agent")
+
 def _image_header(ds, path: str | os.PathLike) -> DicomSlice | None:
     """The `DicomSlice` of a file of one image, from its dataset `ds`; None where `ds` has no image geometry of its
     own (not an image, or an enhanced file, whose frames carry it)."""
@@ -239,7 +252,7 @@ def _image_header(ds, path: str | os.PathLike) -> DicomSlice | None:
             series_number=str(ds.get("SeriesNumber", "")),
             slice_thickness=float(ds.get("SliceThickness", "nan") or "nan"),
             kernel=str(ds.get("ConvolutionKernel", "")), patient_id=str(ds.get("PatientID", "")),
-            sop_uid=str(ds.get("SOPInstanceUID", "")), contrast_agent=str(ds.get("ContrastBolusAgent", "") or ""))
+            sop_uid=str(ds.get("SOPInstanceUID", "")), contrast_agent=_contrast_agent(ds))
     except (ValueError, TypeError):
         return None
 
@@ -283,7 +296,7 @@ def read_dicom_frames(path: str | os.PathLike) -> list[DicomSlice]:
                 series_number=str(ds.get("SeriesNumber", "")),
                 slice_thickness=_number(value("PixelMeasuresSequence", "SliceThickness"), float("nan")),
                 kernel=str(kernel), patient_id=str(ds.get("PatientID", "")), sop_uid=str(ds.get("SOPInstanceUID", "")),
-                contrast_agent=str(ds.get("ContrastBolusAgent", "") or ""),
+                contrast_agent=_contrast_agent(ds),
                 frame=index, rescale=(_number(value("PixelValueTransformationSequence", "RescaleSlope"), top_rescale[0]),
                                       _number(value("PixelValueTransformationSequence", "RescaleIntercept"), top_rescale[1]))))
     except (ValueError, TypeError): return []
@@ -494,11 +507,13 @@ def write_dicom_multiframe(volume_hu: np.ndarray, path: str | os.PathLike,
                            spacing_mm: tuple[float, float, float] = (5.0, 0.5, 0.5),
                            origin: tuple[float, float, float] = (-64.0, -64.0, -40.0),
                            rescale: tuple[float, float] = (1.0, -1024.0), frame_order: Sequence[int] | None = None,
-                           series_uid: str | None = None, series_description: str = "HEAD") -> Path:
+                           series_uid: str | None = None, series_description: str = "HEAD",
+                           contrast_agent: str | None = None, contrast_administered: str = "YES") -> Path:
     """Write `volume_hu` (slices inferior->superior, H, W) as one enhanced (multi-frame) CT file, as newer scanners
     export a series: orientation, pixel spacing and rescale shared by all frames, each frame's position its own;
-    `frame_order` stores the slices in another order (frame k holds slice frame_order[k]). Written under a temporary
-    name and renamed."""
+    `frame_order` stores the slices in another order (frame k holds slice frame_order[k]). With `contrast_agent`, the
+    Enhanced Contrast/Bolus module names it (coded, as enhanced files do) and the frames' Contrast/Bolus Usage says
+    whether it was administered (`contrast_administered`). Written under a temporary name and renamed."""
     import pydicom
     from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
     from pydicom.sequence import Sequence as DicomSequence
@@ -527,6 +542,11 @@ def write_dicom_multiframe(volume_hu: np.ndarray, path: str | os.PathLike,
                                                             SliceThickness=spacing_mm[0])]),
                   PixelValueTransformationSequence=DicomSequence([item(RescaleSlope=slope, RescaleIntercept=intercept,
                                                                        RescaleType="HU")]))
+    if contrast_agent is not None:
+        ds.ContrastBolusAgentSequence = DicomSequence([item(CodeValue="C-B0322", CodingSchemeDesignator="SRT",
+                                                            CodeMeaning=contrast_agent, ContrastBolusAgentNumber=1)])
+        shared.ContrastBolusUsageSequence = DicomSequence([item(ContrastBolusAgentNumber=1,
+                                                                ContrastBolusAgentAdministered=contrast_administered)])
     ds.SharedFunctionalGroupsSequence = DicomSequence([shared])
     ds.PerFrameFunctionalGroupsSequence = DicomSequence([
         item(PlanePositionSequence=DicomSequence([item(ImagePositionPatient=[origin[0], origin[1], origin[2] + k * spacing_mm[0]])]))

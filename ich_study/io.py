@@ -568,18 +568,30 @@ def _dicom_pixels_hu(header: DicomSlice) -> np.ndarray:
         return pixels   # SimpleITK/GDCM already applied the rescale
     return pixels * slope + intercept
 
+def _frames_hu(path: str, rescales: dict[int, tuple[float, float]]) -> dict[int, np.ndarray]:
+    """The frames of an enhanced file in HU (frame -> pixels), each rescaled as its functional groups say (`rescales`:
+    frame -> (slope, intercept)). Pixel data pydicom cannot decode (JPEG lossless, the usual compression of a PACS
+    export) is decoded by SimpleITK/GDCM, which applies the first frame's rescale to all frames: read so only where
+    the frames share one, refused by name where they do not."""
+    try: stored = read_dicom_dataset(path).pixel_array
+    except Exception as exc:
+        if len(set(rescales.values())) > 1:
+            raise ScanError(path, f"pixel data pydicom cannot decode ({' '.join(str(exc).split())}), and its frames have "
+                            f"{len(set(rescales.values()))} different rescales, which GDCM would not apply: "
+                            "decompress the file first (e.g. gdcmconv --raw)") from exc
+        try: in_hu = sitk.GetArrayFromImage(sitk.ReadImage(str(path))).astype(np.float32)   # frames as stored
+        except RuntimeError as gdcm_exc: raise ScanError(path, f"pixel data cannot be decoded ({gdcm_exc})") from exc
+        return {frame: in_hu[frame] for frame in rescales}
+    return {frame: stored[frame].astype(np.float32) * slope + intercept for frame, (slope, intercept) in rescales.items()}
+
 def _slices_hu(ordered: Sequence[DicomSlice]) -> list[np.ndarray]:
-    """The pixels in HU of each slice; a multi-frame file's frames are decoded once, each frame rescaled as its header says."""
-    decoded: dict[str, np.ndarray] = {}
-    slices = []
+    """The pixels in HU of each slice; a multi-frame file's frames are decoded once (`_frames_hu`), each frame rescaled
+    as its header says."""
+    rescales: dict[str, dict[int, tuple[float, float]]] = {}
     for header in ordered:
-        if header.frame < 0: slices.append(_dicom_pixels_hu(header)); continue
-        if header.path not in decoded:
-            try: decoded[header.path] = read_dicom_dataset(header.path).pixel_array
-            except Exception as exc: raise ScanError(header.path, f"pixel data cannot be decoded ({exc})") from exc
-        slope, intercept = header.rescale
-        slices.append(decoded[header.path][header.frame].astype(np.float32) * slope + intercept)
-    return slices
+        if header.frame >= 0: rescales.setdefault(header.path, {})[header.frame] = header.rescale
+    frames = {path: _frames_hu(path, by_frame) for path, by_frame in rescales.items()}
+    return [_dicom_pixels_hu(header) if header.frame < 0 else frames[header.path][header.frame] for header in ordered]
 
 def _chosen_series(files: Sequence[str | os.PathLike], source: str, series: str | None) -> tuple[list[DicomSlice], int]:
     """The headers of the DICOM series read among `files` (files of one image each, or enhanced multi-frame files),

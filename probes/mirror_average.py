@@ -32,8 +32,9 @@ BASELINES = {"cnn-max": lambda p: float(np.max(p)), "cnn-p95": lambda p: float(n
 
 
 def score_both_ways(run_dir: Path, rows: pd.DataFrame, cache_dirs: pd.Series) -> pd.DataFrame:
-    """Each scan of `rows` scored by a run's best.pt as it is and mirrored: columns case_id, model, original,
-    mirrored (scan probabilities for a scan model; for the stage-1 CNN one row per baseline of BASELINES)."""
+    """Each scan of `rows` scored by a run's best.pt as it is and mirrored: columns case_id, label, scans (which set),
+    model, original, mirrored, averaged (scan probabilities for a scan model; for the stage-1 CNN one row per baseline
+    of BASELINES). Rows keep their scan set: another cohort's case_ids may repeat the chain's own."""
     checkpoint = load_checkpoint(run_dir / "best.pt")
     model = model_from_checkpoint(checkpoint).eval()
     config = PreprocessConfig.from_dict(checkpoint["preprocess"])
@@ -50,11 +51,12 @@ def score_both_ways(run_dir: Path, rows: pd.DataFrame, cache_dirs: pd.Series) ->
                 results[version] = (float(scan_probability[0]), slice_probabilities[0].float().numpy())
         if is_cnn:
             for name, summary in BASELINES.items():
-                scored.append({"case_id": str(row.case_id), "model": name,
+                scored.append({"case_id": str(row.case_id), "label": int(row.label), "scans": row.scans, "model": name,
                                "original": summary(results["original"][1]), "mirrored": summary(results["mirrored"][1]),
                                "averaged": summary((results["original"][1] + results["mirrored"][1]) / 2)})
         else:
-            scored.append({"case_id": str(row.case_id), "model": run_dir.name, "original": results["original"][0],
+            scored.append({"case_id": str(row.case_id), "label": int(row.label), "scans": row.scans, "model": run_dir.name,
+                           "original": results["original"][0],
                            "mirrored": results["mirrored"][0],
                            "averaged": (results["original"][0] + results["mirrored"][0]) / 2})
     return pd.DataFrame(scored)
@@ -105,10 +107,11 @@ def main() -> None:
     rows = pd.concat(scan_sets, ignore_index=True)
     tables = []
     for run_name in ("cnn",) + SCAN_MODELS:
-        scored = score_both_ways(args.runs_dir / run_name, rows, rows.cache)
-        tables.append(scored.merge(rows[["case_id", "label", "scans"]].astype({"case_id": str}), on="case_id"))
+        tables.append(score_both_ways(args.runs_dir / run_name, rows, rows.cache))
         print(f"{run_name}: scored {len(rows)} scans both ways", flush=True)
     table = pd.concat(tables, ignore_index=True)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(table.round({"original": 6, "mirrored": 6, "averaged": 6}), args.out_dir / "predictions.csv")
     if args.report: check_against_report(table, args.report)
     results = []
     for scan_set in ("val", "test", "external"):
@@ -120,9 +123,7 @@ def main() -> None:
               f"  p {row.paired_delong_p:.3g}  mirrored alone {row.mirrored_alone_auc:.3f}")
     val = results[(results.scans == "val") & results.model.isin(SCAN_MODELS)]
     print(f"validation, mean change of lstm1..e2e2: {val.change.mean():+.4f}; smallest {val.change.min():+.4f}")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(results, args.out_dir / "results.csv")
-    write_csv(table.round({"original": 6, "mirrored": 6, "averaged": 6}), args.out_dir / "predictions.csv")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA
            'bytes_under', 'check_free_space', 'is_reusable', 'run_name', 'run_experiment', 'training_progress',
            'step_recorder', 'step_progress', 'reporting_progress', 'training_precision', 'reproduce', 'reproduce_cli',
            'check_input_kind', 'per_scan_slice', 'operating_point_at', 'prepare_scan', 'predict_scan', 'model_paths',
-           'check_ensemble', 'mean_prediction', 'predict_cli', 'plot_prediction']
+           'check_ensemble', 'mean_prediction', 'predict_cli', 'influence_label', 'plot_prediction']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -850,6 +850,11 @@ def predict_cli(argv: list[str] | None = None) -> None:
     if failures: raise SystemExit(1)
 
 # %% ../nbs/09_reproduce.ipynb #50f134f3
+def influence_label(value: float) -> str:
+    """A slice's influence as a figure prints it: signed, two significant digits, since a model sure of a scan moves its
+    probability by thousandths per slice (+0.00031) and a fixed three decimals would print every slice as +0.000."""
+    return f"{value:+.2g}"
+
 def plot_prediction(scan: Scan, line: dict[str, Any], path: str | os.PathLike, n_shown: int = 4) -> Path:
     """A picture of one scan's prediction (`ich-predict --figures`): its slice readings along the scan
     (`slice_scores`, the slice head's P(ICH); `slice_influence`, the fall of the scan's P(ICH) without the slice),
@@ -887,7 +892,8 @@ def plot_prediction(scan: Scan, line: dict[str, Any], path: str | os.PathLike, n
         ax = fig.add_subplot(grid[1, column]); ax.axis("off")
         ax.imshow(image, cmap="gray", vmin=0, vmax=1)
         readings = [f"score {scores[index]:.2f}" if scores is not None else "",
-                    f"influence {influence[index]:+.3f}" if influence is not None and influence[index] is not None else ""]
+                    f"influence {influence_label(influence[index])}" if influence is not None and influence[index] is not None
+                    else ""]
         ax.set_title(f"slice {index}\n" + ", ".join(r for r in readings if r), fontsize=8)
     probability, threshold = line.get("probability"), line.get("threshold")
     verdict = (f"P(ICH) {probability:.3f}" + (f": {line['decision']} at threshold {threshold:.3f}" if threshold is not None

@@ -672,9 +672,11 @@ def prepare_cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--source", required=True, choices=SOURCES)
     parser.add_argument("--root", required=True, help="the dataset as it ships (read in place)")
     parser.add_argument("--out", required=True, help="folder for manifest.csv, slice_labels.csv, splits.csv")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--folds", type=int, default=None, help="k for k-fold cross-validation splits")
-    parser.add_argument("--fractions", type=float, nargs=3, default=(0.75, 0.05, 0.20), metavar=("TRAIN", "VAL", "TEST"))
+    parser.add_argument("--seed", type=int, default=0, help="seed of the patient-level, label-stratified splits (default 0)")
+    parser.add_argument("--folds", type=int, default=None,
+                        help="k for k-fold cross-validation splits too (a fold column beside the split)")
+    parser.add_argument("--fractions", type=float, nargs=3, default=(0.75, 0.05, 0.20), metavar=("TRAIN", "VAL", "TEST"),
+                        help="the patients' shares of train, validation and test (default 0.75 0.05 0.20, the paper's)")
     parser.add_argument("--splits", default=None, help="a split file of your own (patient_id,split[,fold]); it wins")
     parser.add_argument("--skip-bad", action="store_true", help="report and leave out scans that cannot be read")
     parser.add_argument("--verify", action="store_true", help="read every scan once (slow; records n_slices, spacing)")

@@ -581,6 +581,8 @@ def _frames_hu(path: str, rescales: dict[int, tuple[float, float]]) -> dict[int,
                             "decompress the file first (e.g. gdcmconv --raw)") from exc
         try: in_hu = sitk.GetArrayFromImage(sitk.ReadImage(str(path))).astype(np.float32)   # frames as stored
         except RuntimeError as gdcm_exc: raise ScanError(path, f"pixel data cannot be decoded ({gdcm_exc})") from exc
+        if in_hu.ndim != 3 or in_hu.shape[0] <= max(rescales):
+            raise ScanError(path, f"GDCM decoded {in_hu.shape} voxels, not the file's {max(rescales) + 1} or more frames")
         return {frame: in_hu[frame] for frame in rescales}
     return {frame: stored[frame].astype(np.float32) * slope + intercept for frame, (slope, intercept) in rescales.items()}
 

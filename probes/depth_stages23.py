@@ -1,13 +1,14 @@
 """Probe: stages 2 and 3 (lstm2, e2e2) trained for several seeds on one slice CNN held fixed; first asked
-whether they gain from reading every 2.5 mm slice.
+whether they gain from reading every 2.5 mm slice, then whether BiLSTMs of 128 units do as well as the paper's 512.
 The paper's 2x2x2 max filter merges slice pairs before the BiLSTMs (24-36 slices of 64 x 64 in `demo`);
 a 2x2 filter keeps every slice (48-72). One finished stage-1 run (a `demo` slice CNN, whose own filter
 is 2x2 either way) is copied, as hard links, into two studies per training seed, and lstm2 then e2e2
 are trained in each through the chain's own `run_experiment`, with the `demo` profile's settings:
   RUNS_DIR/depth-merged-seedN/{cnn,lstm2,e2e2}     the committed volumes (2x2x2)
   RUNS_DIR/depth-unmerged-seedN/{cnn,lstm2,e2e2}   every slice (2x2)
+  RUNS_DIR/depth-hidden128-seedN/{cnn,lstm2,e2e2}  BiLSTMs of 128 units per direction (with --settings)
 The seed changes stages 2 and 3 only (initialisation, balanced draws, augmentation). Seeds run in the
-order given, merged then unmerged; no seed is started after --start-before (UTC, HH:MM).
+order given, each seed's settings in the order of --settings; no seed is started after --start-before (UTC, HH:MM).
 Score the chains with independent_cohort.py --pairs (merged as A, unmerged as B).
 With --profile NAME the settings apply to that profile instead of `demo` (profiles/NAME.toml), --settings
 picks some of them, --prefix replaces `depth` in the study names, and --train-cnn first trains CNN_RUN
@@ -21,7 +22,9 @@ from pathlib import Path
 from ich_study.core import load_profile
 from ich_study.reproduce import PAPER_EXPERIMENTS, check_profile, run_experiment, with_training_seed
 
-SETTINGS = {"merged": None, "unmerged": "2x2"}     # [train] max_filter; None: the stage defaults (2x2x2 for volumes)
+SETTINGS = {"merged": {},                          # the profile as it is (2x2x2 volumes for stages 2 and 3)
+            "unmerged": {"max_filter": "2x2"},     # every slice in stages 2 and 3
+            "hidden128": {"hidden_size": 128}}     # BiLSTMs of 128 units per direction instead of the paper's 512
 
 def copy_run(source: Path, target: Path) -> None:
     """A finished run folder copied as hard links (its finished.json too, so later stages start from it)."""
@@ -29,14 +32,14 @@ def copy_run(source: Path, target: Path) -> None:
     shutil.copytree(source, target, copy_function=os.link)
 
 def profile_for(setting: str, seed: int | None, name: str = "demo") -> dict:
-    """Profile `name` with the setting's max filter and training seed `seed` (None: the profile's own)."""
+    """Profile `name` with the setting's [train] values and training seed `seed` (None: the profile's own)."""
     profile = load_profile(name)
-    if SETTINGS[setting]:
-        per_stage = [stage for stage, table in profile["stages"].items() if "max_filter" in table]
-        if per_stage:   # a [stages.*] max_filter would win over the setting's [train] one, silently
-            raise SystemExit(f"profile {name}: [stages.{', '.join(per_stage)}] set max_filter, "
-                             f"so setting {setting!r} ([train] max_filter = {SETTINGS[setting]!r}) would not apply")
-        profile = {**profile, "train": {**profile["train"], "max_filter": SETTINGS[setting]}}
+    for key, value in SETTINGS[setting].items():
+        per_stage = [stage for stage, table in profile["stages"].items() if key in table]
+        if per_stage:   # a [stages.*] value would win over the setting's [train] one, silently
+            raise SystemExit(f"profile {name}: [stages.{', '.join(per_stage)}] set {key}, "
+                             f"so setting {setting!r} ([train] {key} = {value!r}) would not apply")
+        profile = {**profile, "train": {**profile["train"], key: value}}
     return check_profile(with_training_seed(profile, seed))
 
 def deadline(hh_mm: str, now: datetime | None = None) -> datetime:
@@ -60,7 +63,8 @@ if __name__ == "__main__":
     parser.add_argument("--start-before", type=deadline, help="UTC HH:MM: start no seed after it (the next such time "
                         "from the launch, so 00:30 given at 23:00 is the coming midnight's)")
     parser.add_argument("--profile", default="demo", help="the profile the settings change (profiles/NAME.toml)")
-    parser.add_argument("--settings", default=",".join(SETTINGS), help=f"some of {', '.join(SETTINGS)}")
+    parser.add_argument("--settings", default="merged,unmerged", help=f"some of {', '.join(SETTINGS)} (default: "
+                        "merged,unmerged), trained in that order for each seed")
     parser.add_argument("--prefix", default="depth", help="study names: PREFIX-SETTING-seedN")
     parser.add_argument("--train-cnn", action="store_true", help="train CNN_RUN first if it has not finished")
     parser.add_argument("--cnn-seed", type=int, help="with --train-cnn: stage 1's training seed (default: the profile's)")

@@ -77,6 +77,7 @@ class TrainConfig:
     cnn_selection: str = "accuracy"       # cnn stage: checkpoint chosen by validation 'accuracy' at 0.5 (the paper's) or slice ROC 'auc'
     ema_decay: float = 0.0                # >0: validate and save an exponential moving average of the weights (e.g. 0.999); 0: the weights as trained (the paper's)
     batch_slices: int = 25                # cnn stage batch size (scans are always one at a time)
+    weight_decay: float = 0.0             # L2 penalty the optimiser adds to each gradient (RMSprop/Adam weight_decay); 0: none (the paper names none)
     lr: float = 0.0                       # 0 -> stage default
     seed: int = 0
     device: str = "auto"                  # auto | cpu | cuda | cuda:1 ...
@@ -108,6 +109,7 @@ class TrainConfig:
         if config.lstm_layers not in (1, 2, 3): raise ConfigError(f"lstm_layers must be 1, 2 or 3, not {config.lstm_layers}")
         if not config.experiment or "/" in config.experiment: raise ConfigError(f"experiment name {config.experiment!r} is not a folder name")
         if not 0 < config.target_sensitivity <= 1: raise ConfigError("target_sensitivity must be in (0, 1]")
+        if not 0 <= config.weight_decay < float("inf"): raise ConfigError(f"weight_decay must be 0 or above, not {config.weight_decay}")
         if not 0 < config.val_fraction < 1: raise ConfigError(f"val_fraction must be in (0, 1), not {config.val_fraction}")
         if not config.crop_mm >= 0: raise ConfigError(f"crop_mm must be 0 (the whole image) or above, not {config.crop_mm}")
         if not config.min_lesion_mm2 >= 0: raise ConfigError(f"min_lesion_mm2 must be 0 or more, not {config.min_lesion_mm2}")
@@ -215,13 +217,14 @@ def initial_model(config: TrainConfig, in_channels: int) -> ICHNet:
     return model
 
 # %% ../nbs/06_train.ipynb #eb78384d
-def optimizer_for(model: ICHNet, stage: str, lr: float) -> torch.optim.Optimizer:
-    """The stage's optimiser over the weights it trains (Keras constants: RMSprop rho 0.9, eps 1e-7)."""
+def optimizer_for(model: ICHNet, stage: str, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """The stage's optimiser over the weights it trains (Keras constants: RMSprop rho 0.9, eps 1e-7), with an L2
+    penalty `weight_decay` added to each gradient (none by default, as in the paper)."""
     if stage == "cnn": parameters = list(model.cnn.parameters())
     elif stage == "lstm": parameters = [*model.lstm.parameters(), *model.head.parameters()]
     else: parameters = [p for name, p in model.named_parameters() if not name.startswith("cnn.slice_head.")]
-    if STAGE_DEFAULTS[stage][1] == "adam": return torch.optim.Adam(parameters, lr=lr, eps=1e-7)
-    return torch.optim.RMSprop(parameters, lr=lr, alpha=0.9, eps=1e-7)
+    if STAGE_DEFAULTS[stage][1] == "adam": return torch.optim.Adam(parameters, lr=lr, eps=1e-7, weight_decay=weight_decay)
+    return torch.optim.RMSprop(parameters, lr=lr, alpha=0.9, eps=1e-7, weight_decay=weight_decay)
 
 def stage_logits(model: ICHNet, stage: str, inputs: torch.Tensor) -> torch.Tensor:
     """Logits (B, 2): per slice for the cnn stage (inputs (B, C, H, W)), per scan otherwise (B, N, C, H, W)."""
@@ -475,7 +478,7 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
         in_channels = train_set[0]["volume"].shape[1]
 
     model = initial_model(config, in_channels).to(device)
-    optimizer = optimizer_for(model, stage, config.lr)
+    optimizer = optimizer_for(model, stage, config.lr, config.weight_decay)
     averaged = weight_average(model, config.ema_decay)
     step, best_metric, history, losses = 0, -math.inf, [], []
     if resume is not None:

@@ -7,6 +7,7 @@ are trained in each through the chain's own `run_experiment`, with the `demo` pr
   RUNS_DIR/depth-merged-seedN/{cnn,lstm2,e2e2}     the committed volumes (2x2x2)
   RUNS_DIR/depth-unmerged-seedN/{cnn,lstm2,e2e2}   every slice (2x2)
   RUNS_DIR/depth-hidden128-seedN/{cnn,lstm2,e2e2}  BiLSTMs of 128 units per direction (with --settings)
+  RUNS_DIR/depth-wd1e-3-seedN/{cnn,lstm2,e2e2}     weight decay 1e-3 (or wd1e-2: 1e-2), with --settings
 The seed changes stages 2 and 3 only (initialisation, balanced draws, augmentation). Seeds run in the
 order given, each seed's settings in the order of --settings; no seed is started after --start-before (UTC, HH:MM).
 Score the chains with independent_cohort.py --pairs (merged as A, unmerged as B).
@@ -24,7 +25,9 @@ from ich_study.reproduce import PAPER_EXPERIMENTS, check_profile, run_experiment
 
 SETTINGS = {"merged": {},                          # the profile as it is (2x2x2 volumes for stages 2 and 3)
             "unmerged": {"max_filter": "2x2"},     # every slice in stages 2 and 3
-            "hidden128": {"hidden_size": 128}}     # BiLSTMs of 128 units per direction instead of the paper's 512
+            "hidden128": {"hidden_size": 128},     # BiLSTMs of 128 units per direction instead of the paper's 512
+            "wd1e-3": {"weight_decay": 1e-3},      # an L2 penalty on the weights of stages 2 and 3 (the paper names none)
+            "wd1e-2": {"weight_decay": 1e-2}}
 
 def copy_run(source: Path, target: Path) -> None:
     """A finished run folder copied as hard links (its finished.json too, so later stages start from it)."""

@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -556,35 +556,38 @@ def write_dicom_multiframe(volume_hu: np.ndarray, path: str | os.PathLike,
     return path
 
 # %% ../nbs/02_io.ipynb #a525eae8
+def _decoded_pixels(path: str | os.PathLike) -> tuple[Any, np.ndarray, bool]:
+    """A DICOM file's dataset and pixel data, and whether that data is already in HU: pydicom's stored values (False),
+    or, where pydicom cannot decode them (JPEG lossless without its plugin, the usual compression of a PACS export),
+    SimpleITK/GDCM's, which GDCM has rescaled, applying one rescale to every frame (True)."""
+    ds = read_dicom_dataset(path)
+    try: return ds, ds.pixel_array, False
+    except Exception as exc:
+        try: return ds, sitk.GetArrayFromImage(sitk.ReadImage(str(path))), True
+        except RuntimeError as gdcm_exc:
+            raise ScanError(path, f"pixel data cannot be decoded ({' '.join(str(exc).split())}; GDCM: {gdcm_exc})") from exc
+
 def _dicom_pixels_hu(header: DicomSlice) -> np.ndarray:
     """Pixel data of one file in HU (slope/intercept applied), decoding via GDCM when pydicom cannot."""
-    ds = read_dicom_dataset(header.path)
+    ds, pixels, in_hu = _decoded_pixels(header.path)
+    if in_hu: return pixels[0].astype(np.float32)
     slope, intercept = float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
-    try: pixels = ds.pixel_array.astype(np.float32)
-    except Exception:
-        try: pixels = sitk.GetArrayFromImage(sitk.ReadImage(header.path))[0].astype(np.float32)
-        except RuntimeError as exc:
-            raise ScanError(header.path, f"pixel data cannot be decoded ({exc})") from exc
-        return pixels   # SimpleITK/GDCM already applied the rescale
-    return pixels * slope + intercept
+    return pixels.astype(np.float32) * slope + intercept
 
 def _frames_hu(path: str, rescales: dict[int, tuple[float, float]]) -> dict[int, np.ndarray]:
     """The frames of an enhanced file in HU (frame -> pixels), each rescaled as its functional groups say (`rescales`:
-    frame -> (slope, intercept)). Pixel data pydicom cannot decode (JPEG lossless, the usual compression of a PACS
-    export) is decoded by SimpleITK/GDCM, which applies the first frame's rescale to all frames: read so only where
-    the frames share one, refused by name where they do not."""
-    try: stored = read_dicom_dataset(path).pixel_array
-    except Exception as exc:
-        if len(set(rescales.values())) > 1:
-            raise ScanError(path, f"pixel data pydicom cannot decode ({' '.join(str(exc).split())}), and its frames have "
-                            f"{len(set(rescales.values()))} different rescales, which GDCM would not apply: "
-                            "decompress the file first (e.g. gdcmconv --raw)") from exc
-        try: in_hu = sitk.GetArrayFromImage(sitk.ReadImage(str(path))).astype(np.float32)   # frames as stored
-        except RuntimeError as gdcm_exc: raise ScanError(path, f"pixel data cannot be decoded ({gdcm_exc})") from exc
-        if in_hu.ndim != 3 or in_hu.shape[0] <= max(rescales):
-            raise ScanError(path, f"GDCM decoded {in_hu.shape} voxels, not the file's {max(rescales) + 1} or more frames")
-        return {frame: in_hu[frame] for frame in rescales}
-    return {frame: stored[frame].astype(np.float32) * slope + intercept for frame, (slope, intercept) in rescales.items()}
+    frame -> (slope, intercept)). Pixel data only GDCM decodes (`_decoded_pixels`) comes with the first frame's
+    rescale applied to all frames: read so only where the frames share one, refused by name where they do not."""
+    _, pixels, in_hu = _decoded_pixels(path)
+    if not in_hu:
+        return {frame: pixels[frame].astype(np.float32) * slope + intercept for frame, (slope, intercept) in rescales.items()}
+    if len(set(rescales.values())) > 1:
+        raise ScanError(path, f"compressed pixel data that only GDCM decodes here, and its frames have "
+                              f"{len(set(rescales.values()))} different rescales, which GDCM would not apply: "
+                              "decompress the file first (e.g. gdcmconv --raw)")
+    if pixels.ndim != 3 or pixels.shape[0] <= max(rescales):
+        raise ScanError(path, f"GDCM decoded {pixels.shape} voxels, not the file's {max(rescales) + 1} or more frames")
+    return {frame: pixels[frame].astype(np.float32) for frame in rescales}
 
 def _slices_hu(ordered: Sequence[DicomSlice]) -> list[np.ndarray]:
     """The pixels in HU of each slice; a multi-frame file's frames are decoded once (`_frames_hu`), each frame rescaled

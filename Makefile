@@ -8,6 +8,10 @@ STAMP := $(VENV)/.ich-study-installed
 PROFILE ?= demo
 # the CT-ICH scans for reproduce-ct-ich: make reproduce-ct-ich CT_ICH=/path/to/ct-ich
 CT_ICH ?= ../shared/data/ct-ich
+# another precision than the profile's for reproduce, reproduce-ct-ich and seeds: make reproduce PRECISION=float32
+# writes the float32 report of a CPU without native bf16 on one with it (ich-reproduce --precision)
+PRECISION ?=
+PRECISION_OPTION = $(if $(PRECISION),--precision $(PRECISION))
 # other training seeds of a profile for make seeds (the profile's own seed is always included)
 SEEDS ?= 1 2
 export PYTHONHASHSEED := 0
@@ -31,17 +35,17 @@ test: setup
 	$(BIN)/python -m pytest -q --durations=15 tests
 
 reproduce: setup
-	$(BIN)/ich-reproduce --profile $(PROFILE)
+	$(BIN)/ich-reproduce --profile $(PROFILE) $(PRECISION_OPTION)
 
 reproduce-ct-ich: setup
-	$(BIN)/ich-reproduce --profile ct-ich --data $(CT_ICH)
+	$(BIN)/ich-reproduce --profile ct-ich --data $(CT_ICH) $(PRECISION_OPTION)
 
 # the study of PROFILE with its own training seed and with each of SEEDS (same data and splits),
 # then each model's test AUC over the seeds: reports/$(PROFILE)-seeds/seed_spread.md
 SEED_DATA = $(if $(filter ct-ich,$(PROFILE)),--data $(CT_ICH))
 seeds: setup
-	$(BIN)/ich-reproduce --profile $(PROFILE) $(SEED_DATA)
-	for seed in $(SEEDS); do $(BIN)/ich-reproduce --profile $(PROFILE) $(SEED_DATA) --seed $$seed || exit 1; done
+	$(BIN)/ich-reproduce --profile $(PROFILE) $(SEED_DATA) $(PRECISION_OPTION)
+	for seed in $(SEEDS); do $(BIN)/ich-reproduce --profile $(PROFILE) $(SEED_DATA) $(PRECISION_OPTION) --seed $$seed || exit 1; done
 	$(BIN)/ich-seed-spread --out reports/$(PROFILE)-seeds reports/$(PROFILE) $(foreach seed,$(SEEDS),reports/$(PROFILE)-seed$(seed))
 
 lab: setup

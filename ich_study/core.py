@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['LOADED_KEYS', 'STUDY_PACKAGES', 'OUTPUT_FOLDERS', 'ICHStudyError', 'ScanError', 'LabelError', 'SplitError',
-           'ConfigError', 'CheckpointError', 'run_cli', 'atomic_write', 'write_json', 'write_csv', 'set_seed',
-           'set_torch_threads', 'repo_root', 'overlaid', 'load_profile', 'library_versions', 'git_commit', 'cpu_model',
-           'cpu_has_bf16', 'provenance', 'render_readme', 'main']
+__all__ = ['LOADED_KEYS', 'STUDY_PACKAGES', 'OUTPUT_FOLDERS', 'FLOAT32_ISA_CAPS', 'ICHStudyError', 'ScanError', 'LabelError',
+           'SplitError', 'ConfigError', 'CheckpointError', 'run_cli', 'atomic_write', 'write_json', 'write_csv',
+           'set_seed', 'set_torch_threads', 'repo_root', 'overlaid', 'load_profile', 'library_versions', 'git_commit',
+           'cpu_model', 'cpu_has_bf16', 'provenance', 'render_readme', 'main']
 
 # %% ../nbs/00_core.ipynb #37f709d6
 class ICHStudyError(Exception):
@@ -214,13 +214,18 @@ def cpu_has_bf16() -> bool:
     flags = _cpuinfo()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
+# float32 chains run with torch's CPU kernels capped at AVX2 (09_reproduce, `float32_isa_caps`): oneDNN's convolutions
+# and ATen's vectorised kernels then take the same code paths on AVX2 and AVX-512 CPUs; on an AVX2 CPU they change nothing
+FLOAT32_ISA_CAPS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
 def provenance() -> dict[str, Any]:
     """Versions, platform, CPU, commit and time: what goes next to every result."""
     import torch
     return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "python": sys.version.split()[0], "platform": platform.platform(),
             "processor": platform.machine(), "cpu": cpu_model(), "cpu_native_bf16": cpu_has_bf16(),
-            "cpu_count": os.cpu_count(),
+            "cpu_count": os.cpu_count(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "isa_caps": {name: os.environ[name] for name in FLOAT32_ISA_CAPS if name in os.environ},
             "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "git_commit": git_commit(), "versions": library_versions()}

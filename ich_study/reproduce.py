@@ -26,21 +26,22 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from .core import (CheckpointError, ConfigError, ICHStudyError, ScanError, atomic_write, load_profile,
-                            provenance, repo_root, run_cli, write_json)
+from .core import (FLOAT32_ISA_CAPS, CheckpointError, ConfigError, ICHStudyError, ScanError, atomic_write,
+                            load_profile, provenance, repo_root, run_cli, write_json)
 
 if TYPE_CHECKING: from ich_study.io import Scan      # read lazily: the console scripts start without SimpleITK
 
 # %% auto #0
 __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA_SOURCES', 'DATA_KEYS', 'SYNTHETIC_REQUIRED',
-           'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'NIFTI_GZIP_RATIO', 'ASSUMED_SCAN_MATRIX',
-           'UNTRAINED_HEAD_NOTES', 'ENSEMBLE_KEYS', 'Experiment', 'notebook_parameters', 'check_profile',
-           'with_training_seed', 'study_name', 'stage_parameters', 'experiment_config', 'build_dataset',
-           'preprocessing_configs', 'preprocessing_cache_bytes', 'synthetic_study_bytes', 'check_cache_space',
-           'bytes_under', 'check_free_space', 'is_reusable', 'run_name', 'run_experiment', 'training_progress',
-           'step_recorder', 'step_progress', 'reporting_progress', 'training_precision', 'reproduce', 'reproduce_cli',
-           'check_input_kind', 'per_scan_slice', 'operating_point_at', 'prepare_scan', 'predict_scan', 'model_paths',
-           'check_ensemble', 'mean_prediction', 'predict_cli', 'influence_label', 'plot_prediction']
+           'CHAIN_TRAIN_PARAMETERS', 'CHAIN_EVALUATE_PARAMETERS', 'PRECISION_CHOICES', 'NIFTI_GZIP_RATIO',
+           'ASSUMED_SCAN_MATRIX', 'UNTRAINED_HEAD_NOTES', 'ENSEMBLE_KEYS', 'Experiment', 'notebook_parameters',
+           'check_profile', 'with_training_seed', 'with_precision', 'study_name', 'stage_parameters',
+           'experiment_config', 'build_dataset', 'preprocessing_configs', 'preprocessing_cache_bytes',
+           'synthetic_study_bytes', 'check_cache_space', 'bytes_under', 'check_free_space', 'is_reusable', 'run_name',
+           'run_experiment', 'training_progress', 'step_recorder', 'step_progress', 'reporting_progress',
+           'training_precision', 'float32_isa_caps', 'reproduce', 'reproduce_cli', 'check_input_kind', 'per_scan_slice',
+           'operating_point_at', 'prepare_scan', 'predict_scan', 'model_paths', 'check_ensemble', 'mean_prediction',
+           'predict_cli', 'influence_label', 'plot_prediction']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -133,6 +134,21 @@ def with_training_seed(profile: dict[str, Any], seed: int | None) -> dict[str, A
         raise ConfigError(f"{profile.get('profile_path', 'profile')}: the training seed must be an integer >= 0, not {seed!r}")
     stages = {stage: {**table, "seed": seed} if "seed" in table else table for stage, table in profile["stages"].items()}
     return {**profile, "train": {**profile["train"], "seed": seed}, "stages": stages}
+
+PRECISION_CHOICES = ("auto", "bf16", "float32")
+
+def with_precision(profile: dict[str, Any], precision: str | None) -> dict[str, Any]:
+    """The profile trained and evaluated in `precision` ('auto', 'bf16' or 'float32') instead of its own: it replaces
+    `precision` in `[train]` and in any `[stages.*]` table that sets it; None leaves the profile as it is. Nothing
+    else changes, so the study keeps its name: `--precision float32` on a CPU with native bf16 writes the report a CPU
+    without it writes (`float32_isa_caps`)."""
+    if precision is None: return profile
+    if precision not in PRECISION_CHOICES:
+        raise ConfigError(f"{profile.get('profile_path', 'profile')}: precision must be one of {PRECISION_CHOICES}, "
+                          f"not {precision!r}")
+    stages = {stage: {**table, "precision": precision} if "precision" in table else table
+              for stage, table in profile["stages"].items()}
+    return {**profile, "train": {**profile["train"], "precision": precision}, "stages": stages}
 
 def study_name(profile: dict[str, Any], seed: int | None = None, study: str | None = None) -> str:
     """The report folder's name: `study` if given, else the profile's name, with `-seed{N}` when a
@@ -407,7 +423,27 @@ def training_precision(profile: dict[str, Any]) -> str:
     precision = resolve_precision(profile["train"].get("precision", "auto"), device)
     if device.type != "cpu": return f"training on {device} in {precision}"
     native = "with" if cpu_has_bf16() else "without"
-    return f"training on the CPU ({cpu_model()}, {native} native bf16) in {precision}"
+    capped = {name: os.environ[name] for name in FLOAT32_ISA_CAPS if name in os.environ}
+    caps = f", torch's CPU kernels capped ({', '.join(f'{k}={v}' for k, v in capped.items())})" if capped else ""
+    return f"training on the CPU ({cpu_model()}, {native} native bf16) in {precision}{caps}"
+
+@contextlib.contextmanager
+def float32_isa_caps(profile: dict[str, Any]) -> Iterator[dict[str, str]]:
+    """While the block runs, cap torch's CPU kernels at AVX2 (`FLOAT32_ISA_CAPS`) in this process's environment, which
+    every notebook of the chain inherits, when the profile trains in float32 on the CPU: the chain then computes the
+    same float32 bytes on CPUs of other kinds (AVX2 or AVX-512). A cap the user has set is kept. Yields the caps in
+    effect, none for bf16 (which needs AVX-512) or a GPU; the environment is restored afterwards."""
+    from ich_study.model import resolve_device, resolve_precision
+    device = resolve_device(profile["train"].get("device", "auto"))
+    float32_cpu = device.type == "cpu" and resolve_precision(profile["train"].get("precision", "auto"), device) == "float32"
+    caps = {name: os.environ.get(name, value) for name, value in FLOAT32_ISA_CAPS.items()} if float32_cpu else {}
+    before = {name: os.environ.get(name) for name in caps}
+    os.environ.update(caps)
+    try: yield caps
+    finally:
+        for name, value in before.items():
+            if value is None: os.environ.pop(name, None)
+            else: os.environ[name] = value
 
 def _say(message: str, started: float) -> None:
     elapsed = time.time() - started
@@ -426,18 +462,28 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
               study: str | None = None, force: bool = False, runs_dir: str | Path | None = None,
               reports_dir: str | Path | None = None, data_root: str | Path | None = None,
               experiments: tuple[Experiment, ...] = PAPER_EXPERIMENTS, threads: int = 0,
-              seed: int | None = None, test_data: str | Path | None = None) -> Path:
-    """Run the whole study of a profile (with another training seed if `seed` is given); returns
+              seed: int | None = None, test_data: str | Path | None = None, precision: str | None = None) -> Path:
+    """Run the whole study of a profile (with another training seed if `seed` is given, in another precision if
+    `precision` is: `with_precision`); returns
     the report folder `reports/{study}`. With `test_data`, a dataset folder of `ich-prepare` or `ich-synth`, the
     finished (or newly trained) runs are tested on every scan of it instead of their test split, and the report
     goes to `reports/{study}-on-{folder name}` (`evaluate_study`'s `test_data_dir`: a cross-validating profile's
     fold models score every scan of it, and their mean is each scan's probability); the notebooks of runs it
-    trains still go to the study's own `reports/{study}/notebooks`, beside those of its other runs."""
+    trains still go to the study's own `reports/{study}/notebooks`, beside those of its other runs. A float32 chain on
+    the CPU runs with its kernels capped at AVX2 (`float32_isa_caps`)."""
     started = time.time()
     loaded = load_profile(profile_name)
+    profile = check_profile(with_precision(with_training_seed(loaded, seed), precision))
+    with float32_isa_caps(profile):
+        return _reproduce_chain(loaded, profile, profile_name, data_path, study, force, runs_dir, reports_dir, data_root,
+                                experiments, threads, seed, test_data, precision, started)
+
+def _reproduce_chain(loaded: dict[str, Any], profile: dict[str, Any], profile_name: str, data_path: str | Path | None,
+                     study: str | None, force: bool, runs_dir: str | Path | None, reports_dir: str | Path | None,
+                     data_root: str | Path | None, experiments: tuple[Experiment, ...], threads: int, seed: int | None,
+                     test_data: str | Path | None, precision: str | None, started: float) -> Path:
     dataset_name = study or loaded["name"]        # real data's folder data/{study}: a seed's study shares it
     study = study_name(loaded, seed, study)
-    profile = check_profile(with_training_seed(loaded, seed))
     if test_data is not None:
         test_data = Path(test_data).resolve()
         if not (test_data / "manifest.csv").exists():
@@ -507,11 +553,13 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     command = " ".join(["ich-reproduce", "--profile", str(profile_name),
                         *(["--data", str(data_path)] if data_path else []), "--study", study,
                         *(["--seed", str(seed)] if seed is not None else []),
+                        *(["--precision", precision] if precision else []),
                         *(["--test-data", str(test_data)] if test_data else []),
                         *(["--force"] if force else []), *(["--threads", str(threads)] if threads else [])])
     write_json({"command": command,
                 "threads": threads or 2,
-                "profile": profile, "study": study, "data_dir": str(data_dir), "folds": len(folds),
+                "profile": profile, "precision_override": precision,
+                "study": study, "data_dir": str(data_dir), "folds": len(folds),
                 "seconds": {k: round(v, 1) for k, v in timings.items()}, "reused": reused,
                 "provenance": provenance()}, report_dir / "reproduce.json")
     _say(f"done in {timings['total'] / 60:.1f} min: {report_dir / 'report.md'}", started)
@@ -530,6 +578,9 @@ def reproduce_cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="training seed instead of the profile's [train] seed (same cohort and splits); "
                              "compare the seeds' reports with ich-seed-spread")
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
+                        help="train and evaluate in this precision instead of the profile's (same study and report "
+                             "folder); float32 on a CPU with native bf16 writes the float32 report of a CPU without it")
     parser.add_argument("--force", action="store_true", help="retrain finished experiments")
     parser.add_argument("--runs-dir", default=None, help="where run folders go (default runs/)")
     parser.add_argument("--reports-dir", default=None, help="where reports go (default reports/)")
@@ -543,7 +594,7 @@ def reproduce_cli(argv: list[str] | None = None) -> None:
     set_torch_threads(args.threads or 2)
     run_cli("ich-reproduce", lambda: reproduce(args.profile, args.data, args.study, args.force, args.runs_dir,
                                                args.reports_dir, threads=args.threads, seed=args.seed,
-                                               test_data=args.test_data))
+                                               test_data=args.test_data, precision=args.precision))
 
 # %% ../nbs/09_reproduce.ipynb #b174b170
 def check_input_kind(path: str | Path, scan, checkpoint: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 kinds of scan a user brings: a NIfTI file, a DICOM series folder and a CT-ICH image folder."""
 import json
 import locale
+import os
 import re
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from ich_study.core import ICHStudyError
+from ich_study.core import FLOAT32_ISA_CAPS, ICHStudyError
 from ich_study.reproduce import reproduce
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,17 @@ def test_chain_writes_every_report_file(smoke):
     assert located.top_slice_at_random.between(0, 1).all() and "## Where the models look" in (report_dir / "report.md").read_text(encoding="utf-8")
 
 
+def test_a_float32_chain_runs_its_notebooks_with_the_kernels_capped(smoke):
+    """smoke trains in float32: every run's notebook and the evaluation ran with FLOAT32_ISA_CAPS in their environment
+    (so not with AVX-512 kernels, on a CPU that has them), and this process's environment is as before."""
+    work, report_dir = smoke
+    records = [json.loads(path.read_text(encoding="utf-8")) for path in sorted((work / "runs").glob("smoke/*/environment.json"))]
+    assert len(records) == 6 and all(record["precision"] == "float32" for record in records)
+    for record in records + [json.loads((report_dir / "evaluation.json").read_text(encoding="utf-8"))["provenance"]]:
+        assert record["isa_caps"] == FLOAT32_ISA_CAPS and not record["cpu_capability"].startswith("AVX512")
+    assert not any(name in os.environ for name in FLOAT32_ISA_CAPS)
+
+
 def test_every_number_in_the_report_comes_from_a_csv(smoke):
     """report.md types no number: each decimal in it is found in one of the report's tables."""
     _, report_dir = smoke
@@ -71,14 +83,16 @@ def test_every_number_in_the_report_comes_from_a_csv(smoke):
 
 
 def test_rerun_reuses_finished_experiments(smoke):
-    """A second ich-reproduce does not train again: the run folders are untouched."""
+    """A second ich-reproduce does not train again: the run folders are untouched. It names the profile's own
+    precision (`--precision float32`), which changes no setting, and is recorded."""
     work, _ = smoke
     best = work / "runs" / "smoke" / "e2e2" / "best.pt"
     before = best.stat().st_mtime_ns
     report_dir = reproduce("smoke", study="smoke", runs_dir=work / "runs", reports_dir=work / "reports",
-                           data_root=work / "data")
+                           data_root=work / "data", precision="float32")
     assert best.stat().st_mtime_ns == before
     record = json.loads((report_dir / "reproduce.json").read_text(encoding="utf-8"))
+    assert record["precision_override"] == "float32" and "--precision float32" in record["command"]
     assert record["reused"] == ["cnn", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2"]
     assert not set(record["reused"]) & set(record["seconds"])     # no training time claimed for them
 
@@ -746,11 +760,15 @@ def test_each_committed_report_was_made_by_the_profile_as_shipped(study):
     profiles/ since (in the profile itself or, through `extends`, in its base) leaves the committed
     report describing other settings than the file a reader opens, and fails here. Each experiment's
     training settings are compared as the chain resolves them (a stage's default learning rate written
-    out in the file is the same setting), every other table as written."""
+    out in the file is the same setting), every other table as written; a precision given on the command line
+    (`--precision`, recorded as `precision_override`) is applied to the shipped profile first."""
     from ich_study.core import LOADED_KEYS, load_profile
-    ran = json.loads((ROOT / "reports" / study / "reproduce.json").read_text(encoding="utf-8"))["profile"]
+    from ich_study.reproduce import with_precision
+    record = json.loads((ROOT / "reports" / study / "reproduce.json").read_text(encoding="utf-8"))
+    ran = record["profile"]
     ignored = (*LOADED_KEYS, "extends")
-    shipped = {k: v for k, v in load_profile(study).items() if k not in ignored}
+    shipped = {k: v for k, v in with_precision(load_profile(study), record.get("precision_override")).items()
+               if k not in ignored}
     ran, shipped = _as_run(ran, ignored), _as_run(shipped, ignored)
     differing = sorted(key for key in ran.keys() | shipped.keys() if ran.get(key) != shipped.get(key))
     assert ran == shipped, f"reports/{study} ran other settings of {differing} than profiles/ gives"

@@ -163,7 +163,10 @@ def load_checkpoint(path: str | os.PathLike, expect_stage: str | Sequence[str] |
     return checkpoint
 
 def model_from_checkpoint(checkpoint: dict[str, Any], **options) -> ICHNet:
-    """The ICHNet of a checkpoint with its weights (options: precision, channels_last, checkpoint_chunk)."""
+    """The ICHNet of a checkpoint with its weights, computing in the precision its run trained in (the `precision` of
+    its config: a float32 run is scored in float32 also on a CPU with native bf16, where 'auto' would pick bf16),
+    unless `options` say otherwise (options: precision, channels_last, checkpoint_chunk)."""
+    options = {"precision": checkpoint.get("config", {}).get("precision", "auto"), **options}
     model = ICHNet(**checkpoint["architecture"], **options)
     try: model.load_state_dict(checkpoint["model_state"])
     except RuntimeError as exc:

@@ -218,7 +218,8 @@ def test_evaluate_the_runs_on_another_dataset(smoke, tmp_path):
     from ich_study.core import ConfigError
     from ich_study.datasets import read_manifest
     from ich_study.evaluate import evaluate_study, redraw_examples
-    from ich_study.reproduce import _run_notebook
+    from ich_study.core import load_profile
+    from ich_study.reproduce import _run_notebook, float32_isa_caps
     from ich_study.synthetic import synthesize_cohort
     from ich_study.train import load_checkpoint, model_from_checkpoint, predict_scans
     from ich_study.preprocess import PreprocessConfig
@@ -227,9 +228,10 @@ def test_evaluate_the_runs_on_another_dataset(smoke, tmp_path):
                               seed=7, workers=1, progress=False)
     runs = {name: [str(work / "runs" / "smoke" / name)] for name in ("cnn", "lstm1", "lstm2", "e2e1", "e2e2", "scratch2")}
     report = tmp_path / "report"
-    _run_notebook(ROOT / "nbs" / "evaluate.ipynb", tmp_path / "evaluate.ipynb",
-                  dict(study="smoke-on-cohort7", data_dir=str(work / "data" / "smoke-cohort"), test_data_dir=str(other),
-                       runs=json.dumps(runs), report_dir=str(report), n_boot=50, n_timing=1, device="cpu"), cwd=ROOT)
+    with float32_isa_caps(load_profile("smoke")):      # as the chain ran its own evaluation: float32, kernels capped
+        _run_notebook(ROOT / "nbs" / "evaluate.ipynb", tmp_path / "evaluate.ipynb",
+                      dict(study="smoke-on-cohort7", data_dir=str(work / "data" / "smoke-cohort"), test_data_dir=str(other),
+                           runs=json.dumps(runs), report_dir=str(report), n_boot=50, n_timing=1, device="cpu"), cwd=ROOT)
     cohort = read_manifest(other)
     checkpoint = load_checkpoint(work / "runs" / "smoke" / "e2e2" / "best.pt")
     expected = predict_scans(model_from_checkpoint(checkpoint), cohort, PreprocessConfig.from_dict(checkpoint["preprocess"]),
@@ -241,8 +243,9 @@ def test_evaluate_the_runs_on_another_dataset(smoke, tmp_path):
             int(cohort.set_index("case_id").label[c.split(":", 1)[1]]) for c in test.case_id]
         pd.testing.assert_frame_equal(tested[tested.split == "val"].reset_index(drop=True),
                                       own[own.split == "val"].reset_index(drop=True))
-        if name == "e2e2":
-            assert test.probability.to_numpy() == pytest.approx(expected[[c.split(":", 1)[1] for c in test.case_id]].to_numpy(), abs=1e-6)
+        if name == "e2e2":   # float32 in both; this process's ATen kernels were capped at AVX2 when the smoke chain's
+            # provenance first asked for them, the notebook's kernel is not: a few 1e-6 apart (scans lie 1e-3 apart)
+            assert test.probability.to_numpy() == pytest.approx(expected[[c.split(":", 1)[1] for c in test.case_id]].to_numpy(), abs=2e-5)
     tested_points, own_points = (pd.read_csv(folder / "operating_point.csv") for folder in (report, own_report))
     assert tested_points.thresholds.tolist() == own_points.thresholds.tolist()       # chosen on the same validation scans
     assert pd.read_csv(report / "svm_selection.csv").equals(pd.read_csv(own_report / "svm_selection.csv"))

@@ -415,12 +415,16 @@ def _folds(profile: dict[str, Any]) -> list[int | None]:
     n_folds = int(profile["data"].get("n_folds") or 0)
     return list(range(n_folds)) if n_folds > 1 else [None]
 
+def _device_and_precision(profile: dict[str, Any]) -> tuple[Any, str]:
+    """The torch device and the resolved precision ('bf16' or 'float32') the profile's [train] table gives here."""
+    from ich_study.model import resolve_device, resolve_precision
+    device = resolve_device(profile["train"].get("device", "auto"))
+    return device, resolve_precision(profile["train"].get("precision", "auto"), device)
+
 def training_precision(profile: dict[str, Any]) -> str:
     """Where and in which precision the profile's experiments train on this machine, in words."""
     from ich_study.core import cpu_has_bf16, cpu_model
-    from ich_study.model import resolve_device, resolve_precision
-    device = resolve_device(profile["train"].get("device", "auto"))
-    precision = resolve_precision(profile["train"].get("precision", "auto"), device)
+    device, precision = _device_and_precision(profile)
     if device.type != "cpu": return f"training on {device} in {precision}"
     native = "with" if cpu_has_bf16() else "without"
     capped = {name: os.environ[name] for name in FLOAT32_ISA_CAPS if name in os.environ}
@@ -433,9 +437,8 @@ def float32_isa_caps(profile: dict[str, Any]) -> Iterator[dict[str, str]]:
     every notebook of the chain inherits, when the profile trains in float32 on the CPU: the chain then computes the
     same float32 bytes on CPUs of other kinds (AVX2 or AVX-512). A cap the user has set is kept. Yields the caps in
     effect, none for bf16 (which needs AVX-512) or a GPU; the environment is restored afterwards."""
-    from ich_study.model import resolve_device, resolve_precision
-    device = resolve_device(profile["train"].get("device", "auto"))
-    float32_cpu = device.type == "cpu" and resolve_precision(profile["train"].get("precision", "auto"), device) == "float32"
+    device, precision = _device_and_precision(profile)
+    float32_cpu = device.type == "cpu" and precision == "float32"
     caps = {name: os.environ.get(name, value) for name, value in FLOAT32_ISA_CAPS.items()} if float32_cpu else {}
     before = {name: os.environ.get(name) for name in caps}
     os.environ.update(caps)

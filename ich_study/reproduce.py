@@ -21,7 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,9 +39,9 @@ __all__ = ['PAPER_EXPERIMENTS', 'REQUIRED_PROFILE_TABLES', 'PROFILE_KEYS', 'DATA
            'experiment_config', 'build_dataset', 'preprocessing_configs', 'preprocessing_cache_bytes',
            'synthetic_study_bytes', 'check_cache_space', 'bytes_under', 'check_free_space', 'is_reusable', 'run_name',
            'run_experiment', 'training_progress', 'step_recorder', 'step_progress', 'reporting_progress',
-           'training_precision', 'float32_isa_caps', 'reproduce', 'reproduce_cli', 'check_input_kind', 'per_scan_slice',
-           'operating_point_at', 'prepare_scan', 'predict_scan', 'model_paths', 'check_ensemble', 'mean_prediction',
-           'predict_cli', 'influence_label', 'plot_prediction']
+           'training_precision', 'kernels_capped', 'float32_isa_caps', 'reproduce', 'reproduce_cli', 'check_input_kind',
+           'per_scan_slice', 'operating_point_at', 'prepare_scan', 'predict_scan', 'model_paths', 'check_ensemble',
+           'mean_prediction', 'predict_cli', 'scores_in_float32_on_cpu', 'influence_label', 'plot_prediction']
 
 # %% ../nbs/09_reproduce.ipynb #537be6a5
 @dataclass(frozen=True)
@@ -432,14 +432,12 @@ def training_precision(profile: dict[str, Any]) -> str:
     return f"training on the CPU ({cpu_model()}, {native} native bf16) in {precision}{caps}"
 
 @contextlib.contextmanager
-def float32_isa_caps(profile: dict[str, Any]) -> Iterator[dict[str, str]]:
-    """While the block runs, cap torch's CPU kernels at AVX2 (`FLOAT32_ISA_CAPS`) in this process's environment, which
-    every notebook of the chain inherits, when the profile trains in float32 on the CPU: the chain then computes the
-    same float32 bytes on CPUs of other kinds (AVX2 or AVX-512). A cap the user has set is kept. Yields the caps in
-    effect, none for bf16 (which needs AVX-512) or a GPU; the environment is restored afterwards."""
-    device, precision = _device_and_precision(profile)
-    float32_cpu = device.type == "cpu" and precision == "float32"
-    caps = {name: os.environ.get(name, value) for name, value in FLOAT32_ISA_CAPS.items()} if float32_cpu else {}
+def kernels_capped(cap: bool) -> Iterator[dict[str, str]]:
+    """While the block runs, and where `cap`, torch's CPU kernels are capped at AVX2 (`FLOAT32_ISA_CAPS`) in this
+    process's environment, which the processes it starts inherit; a cap the user has set is kept. Torch reads the
+    caps at its first kernel and oneDNN at its first primitive, so in this process they take effect only if neither
+    ran yet. Yields the caps in effect (none unless `cap`); the environment is restored afterwards."""
+    caps = {name: os.environ.get(name, value) for name, value in FLOAT32_ISA_CAPS.items()} if cap else {}
     before = {name: os.environ.get(name) for name in caps}
     os.environ.update(caps)
     try: yield caps
@@ -447,6 +445,14 @@ def float32_isa_caps(profile: dict[str, Any]) -> Iterator[dict[str, str]]:
         for name, value in before.items():
             if value is None: os.environ.pop(name, None)
             else: os.environ[name] = value
+
+@contextlib.contextmanager
+def float32_isa_caps(profile: dict[str, Any]) -> Iterator[dict[str, str]]:
+    """`kernels_capped` while the block runs when the profile trains in float32 on the CPU, so that every notebook of
+    the chain computes the same float32 bytes on CPUs of other kinds (AVX2 or AVX-512). Yields the caps in effect,
+    none for bf16 (which needs AVX-512) or a GPU."""
+    device, precision = _device_and_precision(profile)
+    with kernels_capped(device.type == "cpu" and precision == "float32") as caps: yield caps
 
 def _say(message: str, started: float) -> None:
     elapsed = time.time() - started
@@ -647,7 +653,9 @@ def operating_point_at(checkpoint: dict[str, Any], target_sensitivity: float) ->
 def prepare_scan(path: str | Path, checkpoint: dict[str, Any], head_check: bool = True,
                  series: str | None = None) -> tuple[Any, np.ndarray, dict[str, float]]:
     """Read `path` (`series`: which series of a DICOM folder) and preprocess it as `checkpoint` says, after the checks
-    of the kind of scan and (with `head_check`) of a whole head: (Scan, (S, C, H, W) array, seconds of each step)."""
+    of the kind of scan and (with `head_check`) of a whole head: (Scan, (S, C, H, W) array, seconds of each step).
+    The array passes through the dtype of the preprocessing cache (float16 unless the run chose float32), as every
+    scan did that the model trained and was evaluated on: a scan of its report scores as the report has it."""
     from ich_study.io import check_head_content, read_scan
     from ich_study.preprocess import PreprocessConfig, preprocess_scan
     timings = {}
@@ -657,7 +665,8 @@ def prepare_scan(path: str | Path, checkpoint: dict[str, Any], head_check: bool 
     start = time.perf_counter()
     check_input_kind(path, scan, checkpoint)
     if head_check: check_head_content(path, scan)
-    array = preprocess_scan(scan, PreprocessConfig.from_dict(checkpoint["preprocess"]))
+    config = PreprocessConfig.from_dict(checkpoint["preprocess"])
+    array = preprocess_scan(scan, config).astype(config.cache_dtype).astype(np.float32)
     timings["preprocess_s"] = time.perf_counter() - start
     return scan, array, timings
 
@@ -855,7 +864,7 @@ def predict_cli(argv: list[str] | None = None) -> None:
         parser.error(f"--target-sensitivity {args.target_sensitivity:g}: give a share of the bleeds, above 0 and at most 1")
     import torch
     from ich_study.core import set_torch_threads
-    from ich_study.train import load_checkpoint, model_from_checkpoint
+    from ich_study.train import load_checkpoint
     set_torch_threads()
     scans = [(scan, args.series, None) for scan in args.scans]   # each scan with the series to read in it, its case id
     if args.manifest:
@@ -877,13 +886,38 @@ def predict_cli(argv: list[str] | None = None) -> None:
         paths = model_paths(args.model)
         checkpoints = [load_checkpoint(path) for path in paths]
         check_ensemble(checkpoints)
-        models = [model_from_checkpoint(checkpoint).to(device).eval() for checkpoint in checkpoints]
         if args.target_sensitivity is not None:
             checkpoints = [{**checkpoint, "operating_point": operating_point_at(checkpoint, args.target_sensitivity)}
                            for checkpoint in checkpoints]
+        capped = scores_in_float32_on_cpu(checkpoints, device)
     except ICHStudyError as exc:
-        print(json.dumps({"model": args.model[0] if len(args.model) == 1 else args.model, "error": str(exc)}), flush=True)
-        raise SystemExit(2)
+        _model_error(args.model, exc)
+    # no kernel has run yet: float32 models score with the kernels capped, as their chain scored them
+    with kernels_capped(capped):
+        failures = _classify(scans, args, paths, checkpoints, device)
+    if failures: raise SystemExit(1)
+
+def _model_error(given: Sequence[str], exc: BaseException) -> NoReturn:
+    """ich-predict's line for models it cannot use, and exit status 2."""
+    print(json.dumps({"model": given[0] if len(given) == 1 else list(given), "error": str(exc)}), flush=True)
+    raise SystemExit(2)
+
+def scores_in_float32_on_cpu(checkpoints: Sequence[dict[str, Any]], device: str) -> bool:
+    """True when every checkpoint scores in float32 on `device`, a CPU (its run's precision resolved here, as
+    `model_from_checkpoint` resolves it): ich-predict then caps the kernels as the chain did (`kernels_capped`), so
+    that a float32 model gives its report's probabilities to the byte on CPUs with AVX-512 too."""
+    import torch
+    from ich_study.model import resolve_precision
+    if torch.device(device).type != "cpu": return False
+    return all(resolve_precision(checkpoint.get("config", {}).get("precision", "auto"), "cpu") == "float32"
+               for checkpoint in checkpoints)
+
+def _classify(scans: Sequence[tuple], args: argparse.Namespace, paths: Sequence[str],
+              checkpoints: Sequence[dict[str, Any]], device: str) -> int:
+    """Print ich-predict's line for each of `scans` ((scan, series, case id)); the number of scans that failed."""
+    from ich_study.train import model_from_checkpoint
+    try: models = [model_from_checkpoint(checkpoint).to(device).eval() for checkpoint in checkpoints]
+    except ICHStudyError as exc: _model_error(args.model, exc)
     failures = 0
     for number, (scan, series, case_id) in enumerate(scans, start=1):
         named = {"case_id": case_id} if case_id else {}
@@ -901,7 +935,7 @@ def predict_cli(argv: list[str] | None = None) -> None:
         except ICHStudyError as exc:
             failures += 1
             print(json.dumps({**named, "path": str(scan), "error": str(exc)}), flush=True)
-    if failures: raise SystemExit(1)
+    return failures
 
 # %% ../nbs/09_reproduce.ipynb #50f134f3
 def influence_label(value: float) -> str:

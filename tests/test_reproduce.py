@@ -323,6 +323,31 @@ def test_predict_nifti_and_a_bad_scan(smoke, tmp_path):
         assert values[top[0]] == max(values) and len(top) == 5
 
 
+def test_predict_gives_the_reports_probabilities(smoke):
+    """ich-predict reads and preprocesses a test scan itself and gives the probability the chain's evaluation wrote
+    for it, to every digit it prints: its array passes through the cache's float16 as the evaluation's did
+    (`prepare_scan`; without, 1.2e-6 away), and the smoke models are float32, so it caps the kernels as the chain
+    did (`scores_in_float32_on_cpu`, `kernels_capped`)."""
+    work, report_dir = smoke
+    written = pd.read_csv(report_dir / "predictions" / "e2e2.csv", dtype={"case_id": str})
+    written = written[written.split == "test"].head(3)
+    manifest = pd.read_csv(work / "data" / "smoke-cohort" / "manifest.csv", dtype={"case_id": str}).set_index("case_id")
+    scans = [work / "data" / "smoke-cohort" / manifest.image[case_id] for case_id in written.case_id]
+    code, lines, stderr = _predict("--model", work / "runs" / "smoke" / "e2e2" / "best.pt", "--no-influence", *scans)
+    assert code == 0, stderr
+    assert [line["probability"] for line in lines] == written.probability.round(6).tolist()
+    verbose = subprocess.run([str(BIN / "ich-predict"), "--model", str(work / "runs" / "smoke" / "e2e2" / "best.pt"),
+                              "--no-influence", str(scans[0])], capture_output=True, text=True, encoding="utf-8",
+                             timeout=300, env={**os.environ, "ONEDNN_VERBOSE": "1"})
+    isa = re.search(r"onednn_verbose,.*,cpu,isa:(.*)", verbose.stdout + verbose.stderr)
+    assert isa, "oneDNN says which instructions it uses"
+    assert "AVX-512" not in isa.group(1) or any(CAPS_BEFORE.values())   # uncapped, an AVX-512 CPU's oneDNN said so
+    from ich_study.reproduce import scores_in_float32_on_cpu
+    checkpoint = {"config": {"precision": "float32"}}
+    assert scores_in_float32_on_cpu([checkpoint], "cpu") and not scores_in_float32_on_cpu([checkpoint], "cuda")
+    assert not scores_in_float32_on_cpu([checkpoint, {"config": {"precision": "bf16"}}], "cpu")
+
+
 def test_a_model_that_crops_to_the_head_reads_a_wider_field_of_view_alike(smoke, tmp_path):
     """With crop_mm each slice is cut to a square around the head before resizing: the checkpoint says so and
     records no field of view to check, and ich-predict gives the same head padded to a field of view half as wide

@@ -903,14 +903,14 @@ def _model_error(given: Sequence[str], exc: BaseException) -> NoReturn:
     raise SystemExit(2)
 
 def scores_in_float32_on_cpu(checkpoints: Sequence[dict[str, Any]], device: str) -> bool:
-    """True when every checkpoint scores in float32 on `device`, a CPU (its run's precision resolved here, as
+    """True when every checkpoint scores in float32 on `device`, a CPU (its `scoring_precision` resolved here, as
     `model_from_checkpoint` resolves it): ich-predict then caps the kernels as the chain did (`kernels_capped`), so
     that a float32 model gives its report's probabilities to the byte on CPUs with AVX-512 too."""
     import torch
     from ich_study.model import resolve_precision
+    from ich_study.train import scoring_precision
     if torch.device(device).type != "cpu": return False
-    return all(resolve_precision(checkpoint.get("config", {}).get("precision", "auto"), "cpu") == "float32"
-               for checkpoint in checkpoints)
+    return all(resolve_precision(scoring_precision(checkpoint), "cpu") == "float32" for checkpoint in checkpoints)
 
 def _classify(scans: Sequence[tuple], args: argparse.Namespace, paths: Sequence[str],
               checkpoints: Sequence[dict[str, Any]], device: str) -> int:

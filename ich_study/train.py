@@ -29,10 +29,10 @@ from .preprocess import PreprocessConfig, SliceDataset, VolumeDataset, balanced_
 
 # %% auto #0
 __all__ = ['STAGES', 'STAGE_DEFAULTS', 'CHECKPOINT_FORMAT', 'RUNTIME_FIELDS', 'trained_heads', 'TrainConfig', 'save_checkpoint',
-           'load_checkpoint', 'model_from_checkpoint', 'initial_model', 'optimizer_for', 'stage_logits', 'train_step',
-           'toy_volumes', 'run_tables', 'training_draws', 'training_input', 'kind_checked_reader', 'predict_scans',
-           'predict_slices', 'safe_auc', 'validation_operating_point', 'weight_average', 'plot_learning_curves',
-           'batch_loader', 'train_stage']
+           'load_checkpoint', 'scoring_precision', 'model_from_checkpoint', 'initial_model', 'optimizer_for',
+           'stage_logits', 'train_step', 'toy_volumes', 'run_tables', 'training_draws', 'training_input',
+           'kind_checked_reader', 'predict_scans', 'predict_slices', 'safe_auc', 'validation_operating_point',
+           'weight_average', 'plot_learning_curves', 'batch_loader', 'train_stage']
 
 # %% ../nbs/06_train.ipynb #1eb7ffdf
 STAGES = ("cnn", "lstm", "e2e", "scratch")
@@ -162,11 +162,18 @@ def load_checkpoint(path: str | os.PathLike, expect_stage: str | Sequence[str] |
     checkpoint["path"] = str(path)
     return checkpoint
 
+def scoring_precision(checkpoint: dict[str, Any]) -> str:
+    """The precision a checkpoint's model is scored in: its run's (the `precision` of its config), so that a float32
+    run is scored in float32 also on a CPU with native bf16, where 'auto' would pick bf16; and so is an 'auto' run
+    that trained in float32, as its `trained_precision` says. An 'auto' run that trained in bf16 stays 'auto':
+    float32 where the CPU would only emulate bf16, many times slower."""
+    precision = checkpoint.get("config", {}).get("precision", "auto")
+    return "float32" if precision == "auto" and checkpoint.get("trained_precision") == "float32" else precision
+
 def model_from_checkpoint(checkpoint: dict[str, Any], **options) -> ICHNet:
-    """The ICHNet of a checkpoint with its weights, computing in the precision its run trained in (the `precision` of
-    its config: a float32 run is scored in float32 also on a CPU with native bf16, where 'auto' would pick bf16),
-    unless `options` say otherwise (options: precision, channels_last, checkpoint_chunk)."""
-    options = {"precision": checkpoint.get("config", {}).get("precision", "auto"), **options}
+    """The ICHNet of a checkpoint with its weights, computing in its `scoring_precision` unless `options` say
+    otherwise (options: precision, channels_last, checkpoint_chunk)."""
+    options = {"precision": scoring_precision(checkpoint), **options}
     model = ICHNet(**checkpoint["architecture"], **options)
     try: model.load_state_dict(checkpoint["model_state"])
     except RuntimeError as exc:
@@ -502,7 +509,7 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
     field_of_view = None if preprocess.crop_mm else field_of_view_range(tables["train"])
     base = {"format": CHECKPOINT_FORMAT, "stage": stage, "experiment": config.experiment,
             "architecture": model.architecture, "preprocess": asdict(preprocess), "config": config_dict,
-            "metric_name": metric_name, "input": scan_input,
+            "metric_name": metric_name, "input": scan_input, "trained_precision": precision,
             "geometry": {"slice_spacing_mm": spacing_range(tables["train"]), "field_of_view_mm": field_of_view}}
 
     evaluated = model if averaged is None else averaged.module      # what is validated and saved as best.pt

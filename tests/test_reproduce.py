@@ -343,6 +343,8 @@ def test_predict_gives_the_reports_probabilities(smoke):
     assert isa, "oneDNN says which instructions it uses"
     assert "AVX-512" not in isa.group(1) or any(CAPS_BEFORE.values())   # uncapped, an AVX-512 CPU's oneDNN said so
     from ich_study.reproduce import scores_in_float32_on_cpu
+    from ich_study.train import load_checkpoint
+    assert load_checkpoint(work / "runs" / "smoke" / "e2e2" / "best.pt")["trained_precision"] == "float32"
     checkpoint = {"config": {"precision": "float32"}}
     assert scores_in_float32_on_cpu([checkpoint], "cpu") and not scores_in_float32_on_cpu([checkpoint], "cuda")
     assert not scores_in_float32_on_cpu([checkpoint, {"config": {"precision": "bf16"}}], "cpu")

@@ -27,9 +27,9 @@ from .io import Scan, field_of_view_mm, listed_files, read_scan
 # %% auto #0
 __all__ = ['MAX_FILTERS', 'HEAD_HU', 'CACHE_FORMAT', 'AUGMENTATIONS', 'PreprocessConfig', 'apply_windows', 'max_filter_2d',
            'max_filter_3d', 'resample_inplane', 'head_box', 'crop_to_head', 'preprocess_scan',
-           'preprocessed_spacing_mm', 'cache_key', 'cache_path', 'load_preprocessed', 'shift_array', 'rotate_array',
-           'augment', 'Draw', 'BalancedSampler', 'balanced_sampler', 'sample_rng', 'VolumeDataset', 'SliceDataset',
-           'collate_volumes']
+           'preprocessed_spacing_mm', 'cache_key', 'cache_path', 'as_cached', 'load_preprocessed', 'shift_array',
+           'rotate_array', 'augment', 'Draw', 'BalancedSampler', 'balanced_sampler', 'sample_rng', 'VolumeDataset',
+           'SliceDataset', 'collate_volumes']
 
 # %% ../nbs/04_preprocess.ipynb #105179ec
 MAX_FILTERS = ("2x2x2", "2x2", "1x1x2", "none")
@@ -247,13 +247,19 @@ def cache_path(image_path: str | os.PathLike, config: PreprocessConfig, cache_di
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(image_path).name.split(".")[0])[:60] or "scan"
     return Path(cache_dir) / f"{stem}-{cache_key(image_path, config)}.npy"
 
+def as_cached(array: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """The values the preprocessing cache gives back for `array`: stored as `config.cache_dtype`, read as float32."""
+    return array.astype(config.cache_dtype).astype(np.float32, copy=False)
+
 def load_preprocessed(image_path: str | os.PathLike, config: PreprocessConfig,
                       cache_dir: str | os.PathLike | None = None, *, with_spacing: bool = False,
                       mmap: bool = False, reader: Callable[[str], Scan] = read_scan):
-    """Read + preprocess a scan (float32 (S, C, H, W)), through an on-disk cache when `cache_dir` is given.
-    With `with_spacing`, returns (array, spacing_mm (z, y, x)); `mmap` returns the cached array memory-mapped."""
+    """Read + preprocess a scan (float32 (S, C, H, W)), through an on-disk cache when `cache_dir` is given; without
+    one, the same values (`as_cached`). With `with_spacing`, returns (array, spacing_mm (z, y, x)); `mmap` returns the
+    cached array memory-mapped."""
     if cache_dir is None:
         array, spacing = _preprocess_with_spacing(reader(str(image_path)), config)
+        array = as_cached(array, config)
         return (array, spacing) if with_spacing else array
     target = cache_path(image_path, config, cache_dir)
     sidecar = target.with_suffix(".json")

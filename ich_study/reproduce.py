@@ -654,10 +654,11 @@ def prepare_scan(path: str | Path, checkpoint: dict[str, Any], head_check: bool 
                  series: str | None = None) -> tuple[Any, np.ndarray, dict[str, float]]:
     """Read `path` (`series`: which series of a DICOM folder) and preprocess it as `checkpoint` says, after the checks
     of the kind of scan and (with `head_check`) of a whole head: (Scan, (S, C, H, W) array, seconds of each step).
-    The array passes through the dtype of the preprocessing cache (float16 unless the run chose float32), as every
-    scan did that the model trained and was evaluated on: a scan of its report scores as the report has it."""
+    The array holds the values the preprocessing cache gives back (`as_cached`: float16 unless the run chose
+    float32), as every scan did that the model trained and was evaluated on: a scan of its report scores as the
+    report has it."""
     from ich_study.io import check_head_content, read_scan
-    from ich_study.preprocess import PreprocessConfig, preprocess_scan
+    from ich_study.preprocess import PreprocessConfig, as_cached, preprocess_scan
     timings = {}
     start = time.perf_counter()
     scan = read_scan(path, series=series)
@@ -666,7 +667,7 @@ def prepare_scan(path: str | Path, checkpoint: dict[str, Any], head_check: bool 
     check_input_kind(path, scan, checkpoint)
     if head_check: check_head_content(path, scan)
     config = PreprocessConfig.from_dict(checkpoint["preprocess"])
-    array = preprocess_scan(scan, config).astype(config.cache_dtype).astype(np.float32)
+    array = as_cached(preprocess_scan(scan, config), config)
     timings["preprocess_s"] = time.perf_counter() - start
     return scan, array, timings
 

@@ -28,11 +28,11 @@ from .model import ICHNet, resolve_device, resolve_precision
 from .preprocess import PreprocessConfig, SliceDataset, VolumeDataset, balanced_sampler, load_preprocessed
 
 # %% auto #0
-__all__ = ['STAGES', 'STAGE_DEFAULTS', 'CHECKPOINT_FORMAT', 'RUNTIME_FIELDS', 'trained_heads', 'TrainConfig', 'save_checkpoint',
-           'load_checkpoint', 'scoring_precision', 'model_from_checkpoint', 'initial_model', 'optimizer_for',
-           'stage_logits', 'train_step', 'toy_volumes', 'run_tables', 'training_draws', 'training_input',
-           'kind_checked_reader', 'predict_scans', 'predict_slices', 'safe_auc', 'validation_operating_point',
-           'weight_average', 'plot_learning_curves', 'batch_loader', 'train_stage']
+__all__ = ['STAGES', 'STAGE_DEFAULTS', 'CHECKPOINT_FORMAT', 'LR_SCHEDULES', 'RUNTIME_FIELDS', 'trained_heads', 'TrainConfig',
+           'save_checkpoint', 'load_checkpoint', 'scoring_precision', 'model_from_checkpoint', 'initial_model',
+           'optimizer_for', 'learning_rate_schedule', 'stage_logits', 'train_step', 'toy_volumes', 'run_tables',
+           'training_draws', 'training_input', 'kind_checked_reader', 'predict_scans', 'predict_slices', 'safe_auc',
+           'validation_operating_point', 'weight_average', 'plot_learning_curves', 'batch_loader', 'train_stage']
 
 # %% ../nbs/06_train.ipynb #1eb7ffdf
 STAGES = ("cnn", "lstm", "e2e", "scratch")
@@ -50,6 +50,7 @@ def trained_heads(stage: str | None) -> tuple[str, ...]:
     return {"cnn": ("slice",), "scratch": ("scan",)}.get(stage, ("slice", "scan"))
 
 CHECKPOINT_FORMAT = "ich-study/1"
+LR_SCHEDULES = ("constant", "cosine")
 
 @dataclass
 class TrainConfig:
@@ -79,6 +80,7 @@ class TrainConfig:
     batch_slices: int = 25                # cnn stage batch size (scans are always one at a time)
     weight_decay: float = 0.0             # L2 penalty the optimiser adds to each gradient (RMSprop/Adam weight_decay); 0: none (the paper names none)
     lr: float = 0.0                       # 0 -> stage default
+    lr_schedule: str = "constant"         # 'constant' (the paper's) or 'cosine': from lr down to 0 over the run's steps
     seed: int = 0
     device: str = "auto"                  # auto | cpu | cuda | cuda:1 ...
     precision: str = "auto"               # auto | bf16 | float32
@@ -119,6 +121,8 @@ class TrainConfig:
         if config.cnn_selection not in ("accuracy", "auc"):
             raise ConfigError(f"cnn_selection must be 'accuracy' or 'auc', not {config.cnn_selection!r}")
         if not 0 <= config.ema_decay < 1: raise ConfigError(f"ema_decay must be in [0, 1), not {config.ema_decay}")
+        if config.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, not {config.lr_schedule!r}")
         try: resolve_precision(config.precision, "cpu")
         except ValueError as exc: raise ConfigError(str(exc)) from exc
         return config
@@ -235,6 +239,15 @@ def optimizer_for(model: ICHNet, stage: str, lr: float, weight_decay: float = 0.
     else: parameters = [p for name, p in model.named_parameters() if not name.startswith("cnn.slice_head.")]
     if STAGE_DEFAULTS[stage][1] == "adam": return torch.optim.Adam(parameters, lr=lr, eps=1e-7, weight_decay=weight_decay)
     return torch.optim.RMSprop(parameters, lr=lr, alpha=0.9, eps=1e-7, weight_decay=weight_decay)
+
+def learning_rate_schedule(optimizer: torch.optim.Optimizer, lr_schedule: str,
+                           total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """How the learning rate moves over a run, stepped once after every optimiser step: None for 'constant' (the
+    paper's: the rate stays as set), for 'cosine' torch's `CosineAnnealingLR`, which lowers it from the optimiser's
+    rate to 0 along a half cosine over `total_steps`."""
+    if lr_schedule == "constant": return None
+    if lr_schedule == "cosine": return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, not {lr_schedule!r}")
 
 def stage_logits(model: ICHNet, stage: str, inputs: torch.Tensor) -> torch.Tensor:
     """Logits (B, 2): per slice for the cnn stage (inputs (B, C, H, W)), per scan otherwise (B, N, C, H, W)."""
@@ -490,10 +503,12 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
     model = initial_model(config, in_channels).to(device)
     optimizer = optimizer_for(model, stage, config.lr, config.weight_decay)
     averaged = weight_average(model, config.ema_decay)
+    schedule = learning_rate_schedule(optimizer, config.lr_schedule, config.total_steps)
     step, best_metric, history, losses = 0, -math.inf, [], []
     if resume is not None:
         model.load_state_dict(resume["model_state"])
         optimizer.load_state_dict(resume["optimizer_state"])
+        if schedule is not None: schedule.load_state_dict(resume["schedule_state"])
         if averaged is not None: averaged.load_state_dict(resume["averaged_state"])
         step, best_metric, history = resume["step"], resume["best_metric"], resume["metrics"]
         losses = list(resume.get("pending_losses", []))
@@ -532,7 +547,8 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
         save_checkpoint({**base, "model_state": model.state_dict(), "step": step, "best_metric": best_metric,
                          "optimizer_state": optimizer.state_dict(), "rng_state": _rng_state(),
                          "metrics": history, "pending_losses": pending,
-                         "averaged_state": None if averaged is None else averaged.state_dict()}, last_path)
+                         "averaged_state": None if averaged is None else averaged.state_dict(),
+                         "schedule_state": None if schedule is None else schedule.state_dict()}, last_path)
 
     seconds, started_step = time.perf_counter(), step
     bar = tqdm(total=config.total_steps, initial=step, desc=f"{config.experiment} ({stage})", disable=not progress)
@@ -541,6 +557,7 @@ def train_stage(config: TrainConfig, reader: Callable | None = None, progress: b
             inputs = (batch["image"] if stage == "cnn" else batch["volume"]).to(device)
             losses.append(train_step(model, optimizer, stage, inputs, batch["label"].to(device)))
             if averaged is not None: averaged.update_parameters(model)
+            if schedule is not None: schedule.step()
             step += 1
             bar.update(1); bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
             if step % config.eval_interval == 0 or step == config.total_steps:

@@ -130,6 +130,32 @@ def test_weight_average_is_validated_saved_and_resumed(cohort, tmp_path):
     with pytest.raises(ConfigError, match="ema_decay"):
         train_stage(replace(base, experiment="bad", ema_decay=-0.1), progress=False)
 
+def test_cosine_schedule_reaches_zero_and_resumes_along_the_same_curve(cohort, tmp_path):
+    base = TrainConfig(stage="cnn", experiment="whole", data_dir=str(cohort), runs_dir=str(tmp_path),
+                       n_samples=100, eval_interval=4, lr=1e-3, lr_schedule="cosine",
+                       cache_dir=str(tmp_path / "cache"), **TINY)
+    train_stage(base, progress=False)                                  # 4 steps of 25 slices
+    whole = load_checkpoint(tmp_path / "whole" / "last.pt")
+    assert whole["schedule_state"]["last_epoch"] == 4
+    assert whole["optimizer_state"]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-15)
+    interrupted = replace(base, experiment="interrupted", stop_after_steps=2)
+    train_stage(interrupted, progress=False)
+    halfway = load_checkpoint(tmp_path / "interrupted" / "last.pt")
+    assert halfway["optimizer_state"]["param_groups"][0]["lr"] == pytest.approx(1e-3 / 2)   # cos(pi / 2)
+    train_stage(replace(interrupted, stop_after_steps=0), progress=False)
+    resumed = load_checkpoint(tmp_path / "interrupted" / "last.pt")
+    for key, value in whole["model_state"].items():
+        torch.testing.assert_close(resumed["model_state"][key], value, rtol=0, atol=1e-6)
+    # the constant rate (the paper's) is another configuration, and writes no schedule
+    constant = replace(base, experiment="constant", lr_schedule="constant")
+    train_stage(constant, progress=False)
+    last = load_checkpoint(tmp_path / "constant" / "last.pt")
+    assert last["schedule_state"] is None and last["optimizer_state"]["param_groups"][0]["lr"] == 1e-3
+    assert not all(torch.equal(last["model_state"][k], v) for k, v in whole["model_state"].items())
+    with pytest.raises(ConfigError, match="another configuration"):
+        train_stage(replace(base, lr_schedule="constant"), progress=False)
+
+
 def test_precision_is_recorded_and_emulated_bf16_is_warned_about(cohort, tmp_path, monkeypatch):
     """'auto' trains in float32 on a CPU without native bfloat16 and records what it used; a forced
     'bf16' there still trains, with a warning (emulated bf16 is several times slower than float32)."""

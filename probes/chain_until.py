@@ -9,7 +9,6 @@ profile, seed and study reuses them (its finished-run check) and trains only the
 each step are written to runs/{study}/chain_until.json (atomically)."""
 import argparse
 import time
-from pathlib import Path
 
 from ich_study.core import load_profile, provenance, repo_root, set_torch_threads, write_json
 from ich_study.reproduce import (PAPER_EXPERIMENTS, build_dataset, check_profile, float32_isa_caps, run_experiment,
@@ -52,7 +51,7 @@ def main() -> None:
                            + (f" --study {args.study}" if args.study else ""),
                 "study": study, "profile": profile, "data_dir": str(data_dir),
                 "seconds": {k: round(v, 1) for k, v in seconds.items()}, "provenance": provenance()},
-               Path(runs_dir / study / "chain_until.json"))
+               runs_dir / study / "chain_until.json")
     say(f"done: runs in {runs_dir / study}")
 
 

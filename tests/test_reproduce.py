@@ -763,8 +763,8 @@ def test_demo128_is_demo_but_for_the_slice_resolution():
     """profiles/demo128.toml says "everything else as in demo", the length and learning rate of every stage included
     (since reports/trials/demo128-cuts), but for the slice CNN's length: demo trains it 6,000 batches since
     reports/trials/demo-cnn6000, and demo128 keeps the 3,000 its report trained until that report is written again
-    with 6,000, which won there too over three seeds (reports/trials/demo128-cnn6000). A setting changed in one profile and not the other fails here, instead of
-    comparing the two reports across an unnoticed difference."""
+    with 6,000, which won there too over three seeds (reports/trials/demo128-cnn6000). A setting changed in one
+    profile and not the other fails here, instead of comparing the two reports across an unnoticed difference."""
     from ich_study.core import load_profile
     def flat(table, prefix=""):
         for key, value in table.items():

@@ -471,26 +471,40 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
               study: str | None = None, force: bool = False, runs_dir: str | Path | None = None,
               reports_dir: str | Path | None = None, data_root: str | Path | None = None,
               experiments: tuple[Experiment, ...] = PAPER_EXPERIMENTS, threads: int = 0,
-              seed: int | None = None, test_data: str | Path | None = None, precision: str | None = None) -> Path:
+              seed: int | None = None, test_data: str | Path | None = None, precision: str | None = None,
+              until: str | None = None) -> Path:
     """Run the whole study of a profile (with another training seed if `seed` is given, in another precision if
     `precision` is: `with_precision`); returns
     the report folder `reports/{study}`. With `test_data`, a dataset folder of `ich-prepare` or `ich-synth`, the
     finished (or newly trained) runs are tested on every scan of it instead of their test split, and the report
     goes to `reports/{study}-on-{folder name}` (`evaluate_study`'s `test_data_dir`: a cross-validating profile's
     fold models score every scan of it, and their mean is each scan's probability); the notebooks of runs it
-    trains still go to the study's own `reports/{study}/notebooks`, beside those of its other runs. A float32 chain on
+    trains still go to the study's own `reports/{study}/notebooks`, beside those of its other runs. With `until`, the name of
+    one of `experiments`, it trains the chain only up to and including that experiment (in every fold) and stops
+    before the evaluation: the report folder is left as it is, the command and each step's seconds go to
+    `runs/{study}/chain_until.json`, and it returns `runs/{study}`; a later run of the same profile, seed and study
+    reuses those runs and trains the rest. A float32 chain on
     the CPU runs with its kernels capped at AVX2 (`float32_isa_caps`)."""
     started = time.time()
+    if until is not None:
+        names = [experiment.name for experiment in experiments]
+        if until not in names:
+            raise ConfigError(f"--until {until}: not an experiment of the chain ({', '.join(names)})")
+        if test_data is not None:
+            raise ConfigError(f"--until {until} stops before the evaluation, so --test-data {test_data} would test "
+                              "nothing: give one or the other")
+        experiments = experiments[:names.index(until) + 1]
     loaded = load_profile(profile_name)
     profile = check_profile(with_precision(with_training_seed(loaded, seed), precision))
     with float32_isa_caps(profile):
         return _reproduce_chain(loaded, profile, profile_name, data_path, study, force, runs_dir, reports_dir, data_root,
-                                experiments, threads, seed, test_data, precision, started)
+                                experiments, threads, seed, test_data, precision, started, until)
 
 def _reproduce_chain(loaded: dict[str, Any], profile: dict[str, Any], profile_name: str, data_path: str | Path | None,
                      study: str | None, force: bool, runs_dir: str | Path | None, reports_dir: str | Path | None,
                      data_root: str | Path | None, experiments: tuple[Experiment, ...], threads: int, seed: int | None,
-                     test_data: str | Path | None, precision: str | None, started: float) -> Path:
+                     test_data: str | Path | None, precision: str | None, started: float,
+                     until: str | None = None) -> Path:
     dataset_name = study or loaded["name"]        # real data's folder data/{study}: a seed's study shares it
     study = study_name(loaded, seed, study)
     if test_data is not None:
@@ -540,6 +554,28 @@ def _reproduce_chain(loaded: dict[str, Any], profile: dict[str, Any], profile_na
                 _say(f"{name}: finished before with the same settings, reused", started)
             run_dirs[experiment.name].append(str(run_dir.resolve()))
 
+    def write_record(path: Path) -> None:    # the command, the settings and each step's seconds, beside what it made
+        timings["total"] = time.time() - started
+        command = " ".join(["ich-reproduce", "--profile", str(profile_name),
+                            *(["--data", str(data_path)] if data_path else []), "--study", study,
+                            *(["--seed", str(seed)] if seed is not None else []),
+                            *(["--precision", precision] if precision else []),
+                            *(["--test-data", str(test_data)] if test_data else []),
+                            *(["--until", until] if until else []),
+                            *(["--force"] if force else []), *(["--threads", str(threads)] if threads else [])])
+        write_json({"command": command,
+                    "threads": threads or 2,
+                    "profile": profile, "precision_override": precision,
+                    "study": study, "data_dir": str(data_dir), "folds": len(folds),
+                    "seconds": {k: round(v, 1) for k, v in timings.items()}, "reused": reused,
+                    "provenance": provenance()}, path)
+
+    if until is not None:                    # the runs only: no evaluation, the report folder untouched
+        write_record(runs_dir / study / "chain_until.json")
+        _say(f"stopped after {until} (--until) in {timings['total'] / 60:.1f} min: runs in {runs_dir / study}; "
+             "ich-reproduce with the same profile, seed and study and without --until reuses them and trains the rest",
+             started)
+        return runs_dir / study
     _say("evaluating all experiments on the test data and writing the report", started)
     step = time.time()
     evaluate = profile["evaluate"]
@@ -558,19 +594,7 @@ def _reproduce_chain(loaded: dict[str, Any], profile: dict[str, Any], profile_na
         raise _failure("the evaluation", ICHStudyError(f"evaluate.ipynb finished but wrote no {report}"),
                        notebooks_dir / "evaluate.ipynb", step)
     timings["evaluate"] = time.time() - step
-    timings["total"] = time.time() - started
-    command = " ".join(["ich-reproduce", "--profile", str(profile_name),
-                        *(["--data", str(data_path)] if data_path else []), "--study", study,
-                        *(["--seed", str(seed)] if seed is not None else []),
-                        *(["--precision", precision] if precision else []),
-                        *(["--test-data", str(test_data)] if test_data else []),
-                        *(["--force"] if force else []), *(["--threads", str(threads)] if threads else [])])
-    write_json({"command": command,
-                "threads": threads or 2,
-                "profile": profile, "precision_override": precision,
-                "study": study, "data_dir": str(data_dir), "folds": len(folds),
-                "seconds": {k: round(v, 1) for k, v in timings.items()}, "reused": reused,
-                "provenance": provenance()}, report_dir / "reproduce.json")
+    write_record(report_dir / "reproduce.json")
     _say(f"done in {timings['total'] / 60:.1f} min: {report_dir / 'report.md'}", started)
     return report_dir
 
@@ -596,6 +620,9 @@ def reproduce_cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--test-data", default=None,
                         help="a dataset folder (ich-prepare/ich-synth output): test the study's runs on every scan of it "
                              "instead of their test split, writing reports/{study}-on-{folder name}/")
+    parser.add_argument("--until", default=None, choices=[experiment.name for experiment in PAPER_EXPERIMENTS],
+                        help="train the chain only up to and including this experiment, without the evaluation "
+                             "(runs/{study}/chain_until.json records it); a later run without --until reuses the runs")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads per training (default 2; 1 when two studies share 2 cores)")
     args = parser.parse_args(argv)
@@ -603,7 +630,8 @@ def reproduce_cli(argv: list[str] | None = None) -> None:
     set_torch_threads(args.threads or 2)
     run_cli("ich-reproduce", lambda: reproduce(args.profile, args.data, args.study, args.force, args.runs_dir,
                                                args.reports_dir, threads=args.threads, seed=args.seed,
-                                               test_data=args.test_data, precision=args.precision))
+                                               test_data=args.test_data, precision=args.precision,
+                                               until=args.until))
 
 # %% ../nbs/09_reproduce.ipynb #b174b170
 def check_input_kind(path: str | Path, scan, checkpoint: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from ich_study.core import FLOAT32_ISA_CAPS, ICHStudyError
+from ich_study.core import FLOAT32_ISA_CAPS, ConfigError, ICHStudyError
 from ich_study.reproduce import reproduce
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,10 +124,21 @@ def test_the_examples_figure_is_redrawn_from_a_written_report(smoke, tmp_path):
 
 def test_another_training_seed_and_the_spread_over_seeds(smoke, tmp_path, capfd):
     """`--seed N` trains the whole chain again with training seed N into {profile}-seedN, on the same
-    cohort and splits; ich-seed-spread then tables the two reports' test AUCs side by side."""
+    cohort and splits; ich-seed-spread then tables the two reports' test AUCs side by side. The chain is trained
+    first `--until lstm1`, which stops before the evaluation and leaves the report folder alone; the whole chain
+    then reuses those two runs."""
     from ich_study.seeds import demo_seed_report
     work, report_dir = smoke
-    seeded = reproduce("smoke", seed=5, runs_dir=work / "runs", reports_dir=work / "reports", data_root=work / "data")
+    places = dict(runs_dir=work / "runs", reports_dir=work / "reports", data_root=work / "data")
+    runs = reproduce("smoke", seed=5, until="lstm1", **places)
+    assert runs == work / "runs" / "smoke-seed5" and sorted(p.name for p in runs.iterdir()) == [
+        "chain_until.json", "cnn", "lstm1"]
+    assert all((runs / name / "best.pt").exists() for name in ("cnn", "lstm1"))
+    assert not (work / "reports" / "smoke-seed5" / "report.md").exists()
+    until = json.loads((runs / "chain_until.json").read_text(encoding="utf-8"))
+    assert "--seed 5" in until["command"] and "--until lstm1" in until["command"]
+    assert set(until["seconds"]) == {"dataset", "cnn", "lstm1", "total"} and until["reused"] == []
+    seeded = reproduce("smoke", seed=5, **places)
     assert seeded.name == "smoke-seed5"
     printed, warnings = capfd.readouterr()     # how far each training got, as it trained: at least its last line
     assert "without encryption" not in warnings   # the notebooks' kernels talk over Unix sockets, not TCP
@@ -140,7 +151,8 @@ def test_another_training_seed_and_the_spread_over_seeds(smoke, tmp_path, capfd)
     assert re.search(r"\] evaluate: bootstrap intervals \(\d+ resamples\), DeLong tests, figures and the report", printed), printed[-3000:]
     assert json.loads((work / "runs" / "smoke-seed5" / "cnn" / "config.json").read_text(encoding="utf-8"))["seed"] == 5
     record = json.loads((seeded / "reproduce.json").read_text(encoding="utf-8"))
-    assert "--seed 5" in record["command"] and record["reused"] == [] and record["profile"]["train"]["seed"] == 5
+    assert "--seed 5" in record["command"] and "--until" not in record["command"]
+    assert record["reused"] == ["cnn", "lstm1"] and record["profile"]["train"]["seed"] == 5
     first, second = (pd.read_csv(folder / "predictions" / "e2e2.csv").sort_values("case_id").reset_index(drop=True)
                      for folder in (report_dir, seeded))
     assert first[["case_id", "label", "split"]].equals(second[["case_id", "label", "split"]])   # same scans
@@ -899,6 +911,16 @@ def test_a_cohort_the_disk_cannot_hold_stops_the_chain_before_it_starts(tmp_path
         reproduce(str(profile), runs_dir=tmp_path / "runs", reports_dir=tmp_path / "reports", data_root=tmp_path / "data")
     assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists()
 
+
+def test_until_names_an_experiment_of_the_chain_and_no_test_data(tmp_path):
+    """`--until` must name an experiment, and with `--test-data` (read only by the evaluation it skips) is refused;
+    both before anything is built."""
+    places = dict(runs_dir=tmp_path / "runs", reports_dir=tmp_path / "reports", data_root=tmp_path / "data")
+    with pytest.raises(ConfigError, match=r"--until lstm3: not an experiment of the chain \(cnn, lstm1, lstm2, e2e1, e2e2, scratch2\)"):
+        reproduce("smoke", until="lstm3", **places)
+    with pytest.raises(ConfigError, match=r"--until e2e2 stops before the evaluation, so --test-data"):
+        reproduce("smoke", until="e2e2", test_data=tmp_path, **places)
+    assert not any(tmp_path.iterdir())
 
 def test_a_profile_typo_stops_the_chain_before_it_starts(tmp_path):
     """ich-reproduce refuses such a profile within seconds, with one error line and nothing written."""

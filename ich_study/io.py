@@ -23,9 +23,9 @@ __all__ = ['CANONICAL_ORIENTATION', 'VOLUME_SUFFIXES', 'IMAGE_SUFFIXES', 'NO_CON
            'DicomSlice', 'read_dicom_dataset', 'read_dicom_header', 'read_dicom_frames', 'group_series', 'is_axial',
            'is_sharp_kernel', 'order_slices', 'series_spacing_mm', 'check_one_study', 'contrast_evidence',
            'is_one_volume', 'preferred_series', 'choose_series', 'write_dicom_series', 'write_dicom_multiframe',
-           'image_stack_files', 'listed_files', 'scan_kind', 'check_one_kind', 'read_scan', 'series_geometry',
-           'scan_geometry', 'dicom_series', 'scan_fingerprint', 'volume_fingerprint', 'head_content_ml',
-           'head_coverage_mm', 'lowest_hu', 'check_head_content']
+           'gantry_tilt', 'image_stack_files', 'listed_files', 'scan_kind', 'check_one_kind', 'read_scan',
+           'series_geometry', 'scan_geometry', 'dicom_series', 'scan_fingerprint', 'volume_fingerprint',
+           'head_content_ml', 'head_coverage_mm', 'lowest_hu', 'check_head_content']
 
 # %% ../nbs/02_io.ipynb #cf799e25
 @dataclass
@@ -41,6 +41,7 @@ class Scan:
     series: str | None = None               # the SeriesInstanceUID read, for a DICOM series
     series_description: str | None = None   # and its SeriesDescription
     contrast: str | None = None             # what shows the series read was contrast-enhanced (`contrast_evidence`)
+    gantry_tilt_degrees: float = 0.0        # a DICOM series acquired with a tilted gantry, its shear undone (`gantry_tilt`)
     channel_names: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -57,7 +58,7 @@ def _canonical(image: sitk.Image) -> sitk.Image:
 
 def _scan_from_image(image: sitk.Image, source: str, modality: str = "unknown",
                      series: str | None = None, series_description: str | None = None,
-                     contrast: str | None = None) -> Scan:
+                     contrast: str | None = None, gantry_tilt_degrees: float = 0.0) -> Scan:
     """Build a HU `Scan` from a 3D SimpleITK image (re-oriented, checked for NaN/inf)."""
     image = _canonical(image)
     volume = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
@@ -68,7 +69,7 @@ def _scan_from_image(image: sitk.Image, source: str, modality: str = "unknown",
                 origin=tuple(float(v) for v in image.GetOrigin()),
                 direction=tuple(float(v) for v in image.GetDirection()),
                 kind="HU", modality=modality, source=source, series=series,
-                series_description=series_description, contrast=contrast)
+                series_description=series_description, contrast=contrast, gantry_tilt_degrees=gantry_tilt_degrees)
 
 # %% ../nbs/02_io.ipynb #d67e5cf2
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")
@@ -459,12 +460,16 @@ def write_dicom_series(volume_hu: np.ndarray, folder: str | os.PathLike,
                        series_uid: str | None = None, series_description: str = "HEAD",
                        series_number: int = 1, kernel: str = "STANDARD",
                        feet_first: bool = False, file_names: Sequence[str] | None = None,
-                       seed: int = 0) -> list[Path]:
+                       seed: int = 0, gantry_tilt_degrees: float = 0.0) -> list[Path]:
     """Write `volume_hu` (slices inferior->superior, H, W) as one DICOM file per slice; returns the paths.
+    With `gantry_tilt_degrees`, the slice planes are tilted about the patient's left-right axis while their origins
+    stay `spacing_mm[0]` apart head to feet, as a tilted gantry over a moving table acquires them: each slice's pixels
+    are written as given (what such a scanner images in each plane).
     Each file is written under a temporary name and renamed, so that no slice is ever half-written."""
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+    if feet_first and gantry_tilt_degrees: raise ValueError("write_dicom_series: a feet-first series with a gantry tilt")
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     study_uid, series_uid = study_uid or generate_uid(), series_uid or generate_uid()
     n_slices = volume_hu.shape[0]
@@ -488,6 +493,10 @@ def write_dicom_series(volume_hu: np.ndarray, folder: str | os.PathLike,
         if feet_first:   # patient lying the other way: x and z axes reversed (normal points to the feet)
             ds.ImageOrientationPatient = [-1, 0, 0, 0, 1, 0]
             ds.ImagePositionPatient = [-origin[0], origin[1], z]
+        elif gantry_tilt_degrees:
+            tilt = np.radians(gantry_tilt_degrees)
+            ds.ImageOrientationPatient = [1, 0, 0, 0, float(np.cos(tilt)), float(np.sin(tilt))]
+            ds.ImagePositionPatient = [origin[0], origin[1], z]
         else:
             ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
             ds.ImagePositionPatient = [origin[0], origin[1], z]
@@ -609,12 +618,44 @@ def _chosen_series(files: Sequence[str | os.PathLike], source: str, series: str 
     slices = groups[choose_series(groups, source, series)]
     if slices[0].modality != "CT":
         raise ScanError(source, f"modality {slices[0].modality or 'none'}: not a CT series")
-    return order_slices(slices, source), len(groups)
+    ordered = order_slices(slices, source)
+    gantry_tilt(ordered, source)      # slices shifted in their planes other than by a tilt: refused from the headers
+    return ordered, len(groups)
+
+def gantry_tilt(ordered: Sequence[DicomSlice], source: str, off_line_pixels: float = 0.5) -> tuple[np.ndarray, float]:
+    """How far each slice of a series ordered by `order_slices` lies shifted in its plane from the first, in pixels
+    ((S, 2): rows, columns), and the gantry tilt in degrees (the angle between the slice normal and the line from the
+    first slice's position to the last's). With a tilted gantry the slices are tilted but the table moves head to feet,
+    so each slice's origin lies a little further along the slice plane than the one before: stacked as they are, the
+    slices would shear the head. ScanError when the shifts do not grow in step with the distance along the normal by
+    more than `off_line_pixels` (slices moved in-plane one by one: no tilt explains that)."""
+    first = ordered[0]
+    row_direction, column_direction, normal = first.orientation[:3], first.orientation[3:], first.normal
+    between_rows_mm, between_columns_mm = (float(s) for s in first.pixel_spacing)
+    offsets = np.array([header.position - first.position for header in ordered], dtype=np.float64)
+    shifts = np.column_stack([offsets @ column_direction / between_rows_mm, offsets @ row_direction / between_columns_mm])
+    along = offsets @ normal
+    off_line = float(np.abs(shifts - np.outer(along / along[-1], shifts[-1])).max())
+    if off_line > off_line_pixels:
+        raise ScanError(source, f"slice origins shifted in-plane by up to {off_line:.1f} pixels off the line a gantry tilt "
+                                "would give: the slices do not stack into one volume")
+    span = offsets[-1]
+    tilt = float(np.degrees(np.arccos(min(1.0, abs(float(span @ normal)) / float(np.linalg.norm(span))))))
+    return shifts, tilt
 
 def _read_dicom(files: Sequence[str | os.PathLike], source: str, series: str | None) -> Scan:
-    """Read the chosen DICOM series among `files` (`_chosen_series`) into a HU `Scan`."""
+    """Read the chosen DICOM series among `files` (`_chosen_series`) into a HU `Scan`. A series acquired with a tilted
+    gantry (`gantry_tilt`) has each slice shifted back in its plane onto the first slice's grid (linear interpolation,
+    the air outside filled with the slice's lowest value), so that the volume is the head, not a sheared one."""
     ordered = _chosen_series(files, source, series)[0]
-    volume = np.stack(_slices_hu(ordered)).astype(np.float32)
+    slices_hu = _slices_hu(ordered)
+    shifts, tilt = gantry_tilt(ordered, source)
+    if np.abs(shifts).max() > 0.01:
+        from scipy.ndimage import shift as shift_image
+        slices_hu = [shift_image(pixels, offset, order=1, mode="constant", cval=float(pixels.min()))
+                     for pixels, offset in zip(slices_hu, shifts)]
+    else: tilt = 0.0
+    volume = np.stack(slices_hu).astype(np.float32)
     step, row_mm, column_mm = series_spacing_mm(ordered)
     normal = ordered[0].normal
     direction_z = normal if normal[2] >= 0 else -normal   # we stacked inferior -> superior
@@ -624,7 +665,8 @@ def _read_dicom(files: Sequence[str | os.PathLike], source: str, series: str | N
     image.SetOrigin(tuple(float(v) for v in ordered[0].position))
     image.SetDirection(tuple(float(v) for v in np.column_stack([row, column, direction_z]).ravel()))
     return _scan_from_image(image, source, modality="CT", series=ordered[0].series_uid,
-                            series_description=ordered[0].series_description, contrast=contrast_evidence(ordered))
+                            series_description=ordered[0].series_description, contrast=contrast_evidence(ordered),
+                            gantry_tilt_degrees=round(tilt, 2))
 
 # %% ../nbs/02_io.ipynb #e75775ed
 WINDOWED_SLICE_MM = 5.0

@@ -750,6 +750,7 @@ def predict_scan(path: str | Path, checkpoint: dict[str, Any], model, device: st
               "crop_mm": config.crop_mm,          # a model that crops to the head reads no field of view: none to check
               "probability": probability, "decision": _decision(probability, threshold),
               "contrast": scan.contrast,  # what shows the series read was contrast-enhanced, else null
+              "gantry_tilt_degrees": scan.gantry_tilt_degrees,   # a DICOM series' tilt, its shear undone (0: none)
               "warning": _scan_warnings(spacing_mm, geometry.get("slice_spacing_mm"),
                                         field_mm, geometry.get("field_of_view_mm"), scan.contrast),
               "threshold": threshold, "target_sensitivity": operating_point.get("target_sensitivity"),
@@ -848,7 +849,7 @@ def mean_prediction(lines: Sequence[dict[str, Any]], models: Sequence[str]) -> d
               "models": [str(model) for model in models],
               "probability": None if probability is None else round(probability, 6),
               "decision": _decision(probability, threshold),
-              "contrast": lines[0]["contrast"],
+              "contrast": lines[0]["contrast"], "gantry_tilt_degrees": lines[0]["gantry_tilt_degrees"],
               "warning": _scan_warnings(spacing_mm, trained_mm, field_mm, trained_field_mm, lines[0]["contrast"]),
               "threshold": threshold, "target_sensitivity": lines[0]["target_sensitivity"],
               "validation_sensitivity": mean("validation_sensitivity"), "validation_specificity": mean("validation_specificity"),

@@ -449,7 +449,8 @@ def test_the_mean_of_several_models_checks_the_spacing_against_their_widest_rang
     line gives the range spanning them, and warns only for a scan outside it; a model without a range leaves none."""
     from ich_study.reproduce import mean_prediction
     def line(trained_mm, spacing_mm=2.5):
-        return {"path": "scan.nii.gz", "series": None, "series_description": None, "contrast": None, "head_check": True,
+        return {"path": "scan.nii.gz", "series": None, "series_description": None, "contrast": None,
+                "gantry_tilt_degrees": 0.0, "head_check": True,
                 "slice_spacing_mm": spacing_mm,
                 "field_of_view_mm": 230.0, "trained_field_of_view_mm": [215.0, 235.0], "crop_mm": None,
                 "trained_slice_spacing_mm": trained_mm, "probability": 0.4, "threshold": 0.3, "target_sensitivity": 0.98,
@@ -595,6 +596,7 @@ def test_predict_dicom_series(smoke, tmp_path):
     # the same voxels, HU and orientation whichever way they were stored
     assert from_dicom["probability"] == pytest.approx(from_nifti["probability"], abs=1e-3)
     assert from_dicom["slice_scores"] == pytest.approx(from_nifti["slice_scores"], abs=1e-3)
+    assert from_dicom["gantry_tilt_degrees"] == from_nifti["gantry_tilt_degrees"] == 0.0    # no tilt to undo
 
 
 def _two_channel_checkpoint(path, learned_from):

@@ -41,7 +41,7 @@ class Scan:
     series: str | None = None               # the SeriesInstanceUID read, for a DICOM series
     series_description: str | None = None   # and its SeriesDescription
     contrast: str | None = None             # what shows the series read was contrast-enhanced (`contrast_evidence`)
-    gantry_tilt_degrees: float = 0.0        # a DICOM series acquired with a tilted gantry, its shear undone (`gantry_tilt`)
+    gantry_tilt_degrees: float = 0.0        # a DICOM series' gantry tilt, its shear undone (`gantry_tilt`)
     channel_names: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -469,7 +469,8 @@ def write_dicom_series(volume_hu: np.ndarray, folder: str | os.PathLike,
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-    if feet_first and gantry_tilt_degrees: raise ValueError("write_dicom_series: a feet-first series with a gantry tilt")
+    if feet_first and gantry_tilt_degrees:
+        raise ValueError("write_dicom_series: a feet-first series with a gantry tilt")
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     study_uid, series_uid = study_uid or generate_uid(), series_uid or generate_uid()
     n_slices = volume_hu.shape[0]
@@ -633,12 +634,13 @@ def gantry_tilt(ordered: Sequence[DicomSlice], source: str, off_line_pixels: flo
     row_direction, column_direction, normal = first.orientation[:3], first.orientation[3:], first.normal
     between_rows_mm, between_columns_mm = (float(s) for s in first.pixel_spacing)
     offsets = np.array([header.position - first.position for header in ordered], dtype=np.float64)
-    shifts = np.column_stack([offsets @ column_direction / between_rows_mm, offsets @ row_direction / between_columns_mm])
+    shifts = np.column_stack([offsets @ column_direction / between_rows_mm,     # rows, columns of each slice
+                              offsets @ row_direction / between_columns_mm])
     along = offsets @ normal
     off_line = float(np.abs(shifts - np.outer(along / along[-1], shifts[-1])).max())
     if off_line > off_line_pixels:
-        raise ScanError(source, f"slice origins shifted in-plane by up to {off_line:.1f} pixels off the line a gantry tilt "
-                                "would give: the slices do not stack into one volume")
+        raise ScanError(source, f"slice origins shifted in-plane by up to {off_line:.1f} pixels off the line a "
+                                "gantry tilt would give: the slices do not stack into one volume")
     span = offsets[-1]
     tilt = float(np.degrees(np.arccos(min(1.0, abs(float(span @ normal)) / float(np.linalg.norm(span))))))
     return shifts, tilt

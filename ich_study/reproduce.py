@@ -479,8 +479,8 @@ def reproduce(profile_name: str = "demo", data_path: str | Path | None = None,
     finished (or newly trained) runs are tested on every scan of it instead of their test split, and the report
     goes to `reports/{study}-on-{folder name}` (`evaluate_study`'s `test_data_dir`: a cross-validating profile's
     fold models score every scan of it, and their mean is each scan's probability); the notebooks of runs it
-    trains still go to the study's own `reports/{study}/notebooks`, beside those of its other runs. With `until`, the name of
-    one of `experiments`, it trains the chain only up to and including that experiment (in every fold) and stops
+    trains still go to the study's own `reports/{study}/notebooks`, beside those of its other runs. With `until`, the
+    name of one of `experiments`, it trains the chain only up to and including that experiment (in every fold) and stops
     before the evaluation: the report folder is left as it is, the command and each step's seconds go to
     `runs/{study}/chain_until.json`, and it returns `runs/{study}`; a later run of the same profile, seed and study
     reuses those runs and trains the rest. A float32 chain on

@@ -250,15 +250,16 @@ def test_a_tilted_gantry_series_is_read_without_its_shear(tmp_path):
     scan = read_scan(tmp_path / "tilted")
     assert not np.array_equal(as_imaged, volume)          # as stored, the bleed moves 3 rows a slice
     np.testing.assert_array_equal(scan.volume, volume)
-    assert scan.gantry_tilt_degrees == 20.0 and scan.spacing_mm == pytest.approx((step_mm * np.cos(np.radians(tilt)), pixel_mm, pixel_mm))
+    assert scan.gantry_tilt_degrees == 20.0
+    assert scan.spacing_mm == pytest.approx((step_mm * np.cos(np.radians(tilt)), pixel_mm, pixel_mm))
     assert scan_geometry(tmp_path / "tilted").spacing_mm == pytest.approx(scan.spacing_mm)
     assert read_scan(write_dicom_series(volume, tmp_path / "straight")[0].parent).gantry_tilt_degrees == 0.0
     moved = sorted(paths, key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2]))[5]
     ds = pydicom.dcmread(moved); ds.ImagePositionPatient[0] += 4 * pixel_mm; ds.save_as(moved)    # 4 columns aside
     for read in (read_scan, scan_geometry):
-        with pytest.raises(ScanError, match=r"shifted in-plane by up to 4.0 pixels off the line a gantry tilt") as error:
+        with pytest.raises(ScanError, match=r"shifted in-plane by up to 4.0 pixels off the line a gantry tilt") as err:
             read(tmp_path / "tilted")
-        assert str(tmp_path / "tilted") in str(error.value)
+        assert str(tmp_path / "tilted") in str(err.value)
 
 
 def test_dicom_file_list_txt(tmp_path):

@@ -494,12 +494,10 @@ def write_dicom_series(volume_hu: np.ndarray, folder: str | os.PathLike,
         if feet_first:   # patient lying the other way: x and z axes reversed (normal points to the feet)
             ds.ImageOrientationPatient = [-1, 0, 0, 0, 1, 0]
             ds.ImagePositionPatient = [-origin[0], origin[1], z]
-        elif gantry_tilt_degrees:
+        else:            # a tilted gantry turns the column direction about the left-right axis
             tilt = np.radians(gantry_tilt_degrees)
-            ds.ImageOrientationPatient = [1, 0, 0, 0, float(np.cos(tilt)), float(np.sin(tilt))]
-            ds.ImagePositionPatient = [origin[0], origin[1], z]
-        else:
-            ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+            ds.ImageOrientationPatient = ([1, 0, 0, 0, float(np.cos(tilt)), float(np.sin(tilt))] if gantry_tilt_degrees
+                                          else [1, 0, 0, 0, 1, 0])
             ds.ImagePositionPatient = [origin[0], origin[1], z]
         ds.PixelSpacing = [spacing_mm[1], spacing_mm[2]]
         ds.SliceThickness = spacing_mm[0]
@@ -623,13 +621,15 @@ def _chosen_series(files: Sequence[str | os.PathLike], source: str, series: str 
     gantry_tilt(ordered, source)      # slices shifted in their planes other than by a tilt: refused from the headers
     return ordered, len(groups)
 
-def gantry_tilt(ordered: Sequence[DicomSlice], source: str, off_line_pixels: float = 0.5) -> tuple[np.ndarray, float]:
+def gantry_tilt(ordered: Sequence[DicomSlice], source: str, off_line_pixels: float = 0.5,
+                negligible_pixels: float = 0.01) -> tuple[np.ndarray, float]:
     """How far each slice of a series ordered by `order_slices` lies shifted in its plane from the first, in pixels
     ((S, 2): rows, columns), and the gantry tilt in degrees (the angle between the slice normal and the line from the
     first slice's position to the last's). With a tilted gantry the slices are tilted but the table moves head to feet,
     so each slice's origin lies a little further along the slice plane than the one before: stacked as they are, the
     slices would shear the head. ScanError when the shifts do not grow in step with the distance along the normal by
-    more than `off_line_pixels` (slices moved in-plane one by one: no tilt explains that)."""
+    more than `off_line_pixels` (slices moved in-plane one by one: no tilt explains that). Shifts of at most
+    `negligible_pixels` (header positions rounded) count as none: zero shifts, tilt 0."""
     first = ordered[0]
     row_direction, column_direction, normal = first.orientation[:3], first.orientation[3:], first.normal
     between_rows_mm, between_columns_mm = (float(s) for s in first.pixel_spacing)
@@ -641,6 +641,7 @@ def gantry_tilt(ordered: Sequence[DicomSlice], source: str, off_line_pixels: flo
     if off_line > off_line_pixels:
         raise ScanError(source, f"slice origins shifted in-plane by up to {off_line:.1f} pixels off the line a "
                                 "gantry tilt would give: the slices do not stack into one volume")
+    if np.abs(shifts).max() <= negligible_pixels: return np.zeros_like(shifts), 0.0
     span = offsets[-1]
     tilt = float(np.degrees(np.arccos(min(1.0, abs(float(span @ normal)) / float(np.linalg.norm(span))))))
     return shifts, tilt
@@ -652,11 +653,10 @@ def _read_dicom(files: Sequence[str | os.PathLike], source: str, series: str | N
     ordered = _chosen_series(files, source, series)[0]
     slices_hu = _slices_hu(ordered)
     shifts, tilt = gantry_tilt(ordered, source)
-    if np.abs(shifts).max() > 0.01:
+    if tilt:
         from scipy.ndimage import shift as shift_image
         slices_hu = [shift_image(pixels, offset, order=1, mode="constant", cval=float(pixels.min()))
                      for pixels, offset in zip(slices_hu, shifts)]
-    else: tilt = 0.0
     volume = np.stack(slices_hu).astype(np.float32)
     step, row_mm, column_mm = series_spacing_mm(ordered)
     normal = ordered[0].normal
